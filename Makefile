@@ -1,0 +1,26 @@
+# mmkd: the two commands are `make demo` and `make test`; each sets itself up.
+PYTHON ?= python3
+export PYTHON
+
+.PHONY: setup demo demo-seg test bench-cls bench-regression bench-distill clean-demo
+
+setup:
+	bash tools/setup_env.sh
+
+demo: setup
+	$(PYTHON) tools/demo.py --task det
+
+demo-seg: setup
+	$(PYTHON) tools/demo.py --task seg
+
+test: setup
+	$(PYTHON) -m pytest tests -q -p no:cacheprovider --durations=15
+
+bench-cls: setup
+	$(PYTHON) tools/bench_cls.py
+
+bench-regression: setup
+	$(PYTHON) tools/bench_regression.py
+
+clean-demo:
+	rm -rf work_dirs/demo work_dirs/demo-seg

@@ -1,0 +1,11 @@
+# compactiv (see ../shared/data/README.md): 21 inputs, target = last column.
+in_features = 21
+dataset_args = dict(
+    type='mmkd.TabularRegressionDataset',
+    data_root='../shared/data/regression',
+    ann_file='compactiv.csv',
+    header=True,
+    target=-1,
+    num_train=5000,
+    val_ratio=0.1,
+    split_seed=0)

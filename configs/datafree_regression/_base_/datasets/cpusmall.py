@@ -1,0 +1,11 @@
+# cpusmall (see ../shared/data/README.md): 12 inputs, target = last column.
+in_features = 12
+dataset_args = dict(
+    type='mmkd.TabularRegressionDataset',
+    data_root='../shared/data/regression',
+    ann_file='cpusmall.csv',
+    header=False,
+    target=-1,
+    num_train=5000,
+    val_ratio=0.1,
+    split_seed=0)

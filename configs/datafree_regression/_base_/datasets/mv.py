@@ -1,0 +1,11 @@
+# mv (see ../shared/data/README.md): 10 inputs, target = last column.
+in_features = 10
+dataset_args = dict(
+    type='mmkd.TabularRegressionDataset',
+    data_root='../shared/data/regression',
+    ann_file='mv.csv',
+    header=True,
+    target=-1,
+    num_train=5000,
+    val_ratio=0.1,
+    split_seed=0)

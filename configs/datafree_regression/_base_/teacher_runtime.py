@@ -1,0 +1,39 @@
+# Supervised teacher (Zhou & Chiam, arXiv 2301.04338): MLP d -> 500 (Tanh)
+# -> 1, MSE on the standardised target. Recipe: RMSprop lr 1e-3, weight
+# decay 1e-5 (the authors' optimiser), batch 32, at most 200 epochs, the
+# learning rate halved after 10 epochs without validation improvement, the
+# best-validation checkpoint kept (best_rmse_teacher.pth in the work dir).
+_base_ = ['./default_runtime.py', './regression_eval.py']
+
+model = dict(type='mmkd.MLPRegressor', hidden=500)
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(split='train'))
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='RMSprop', lr=1e-3, weight_decay=1e-5))
+param_scheduler = dict(
+    type='ReduceOnPlateauLR',
+    monitor='rmse',
+    rule='less',
+    factor=0.5,
+    patience=10,
+    by_epoch=True)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=200, val_interval=1)
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=-1,
+        save_last=True,
+        save_best='rmse',
+        rule='less',
+        filename_tmpl='teacher.pth'),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+log_processor = dict(by_epoch=True)
+randomness = dict(seed=0)

@@ -1,0 +1,9 @@
+# Direct input optimisation, a = 1 (synthetic samples only). Batch 100 =
+# the 50 + 50 samples of the mixed strategies (as in the authors' code).
+_base_ = './_base_/distill_mv.py'
+
+model = dict(
+    student=dict(hidden=25),
+    strategy='direct',
+    mixing=dict(type='fixed', value=1.0),
+    batch_size=100)

@@ -1,0 +1,5 @@
+# Baseline: Gaussian samples only (a = 0). Batch 100 = the 50 + 50 samples
+# of the mixed strategies (as in the authors' code).
+_base_ = './_base_/distill_compactiv.py'
+
+model = dict(student=dict(hidden=25), strategy='gaussian', batch_size=100)

@@ -1,0 +1,3 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+from .formatting import PackClsInputs  # noqa: F401
+from .processing import RandomCropPad, RandomFlipCls  # noqa: F401

@@ -1,0 +1,38 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+from mmengine.hooks import Hook
+
+from mmkd.registry import HOOKS
+from .utils import is_distiller
+
+DISTILL_STATE_KEY = 'distill_state_dict'
+
+
+@HOOKS.register_module()
+class DistillCheckpointHook(Hook):
+    """Make distillation checkpoints plain student checkpoints.
+
+    On save, distillation-only weights (connectors, learnable loss parts,
+    avatar RNG state: keys ``distill_entries.*``) move from
+    ``checkpoint['state_dict']`` to ``checkpoint['distill_state_dict']``; what
+    is left is exactly the plain student's state dict, which
+    ``init_detector``/``init_model`` and mmdet/mmseg ``tools/test.py`` load
+    with no conversion (the teacher is never in it). On load (``--resume``),
+    the two are merged back so connectors are restored.
+
+    ``tools/train.py`` adds this hook to every distillation config.
+    """
+    priority = 'VERY_LOW'
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not is_distiller(runner.model):
+            return
+        from mmkd.models.distillers import DISTILL_PREFIX
+        state = checkpoint['state_dict']
+        distill = {k: state.pop(k) for k in list(state)
+                   if k.startswith(DISTILL_PREFIX)}
+        checkpoint[DISTILL_STATE_KEY] = distill
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        distill = checkpoint.pop(DISTILL_STATE_KEY, None)
+        if distill and is_distiller(runner.model):
+            checkpoint['state_dict'].update(distill)

@@ -1,0 +1,158 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""One distillation entry: which student/teacher module, which loss."""
+from typing import List, Optional, Sequence, Union
+
+import torch.nn as nn
+from torch import Tensor
+
+from mmkd.models.losses.base import BaseFeatureLoss, BaseLogitLoss
+from mmkd.registry import MODELS
+
+ENTRY_KEYS = {'name', 'student', 'teacher', 'loss', 'connector',
+              'student_index', 'teacher_index', 'num_levels',
+              'level_weights'}
+
+
+def build_loss(cfg: dict, where: str) -> nn.Module:
+    """Build a registered mmkd loss, with a clear error for unknown types."""
+    try:
+        loss = MODELS.build(cfg)
+    except KeyError as err:
+        losses = sorted(
+            name for name, cls in MODELS.module_dict.items()
+            if isinstance(cls, type) and issubclass(
+                cls, (BaseFeatureLoss, BaseLogitLoss)))
+        raise KeyError(
+            f'{where}: cannot build loss {cfg.get("type")!r} ({err}). '
+            f'Registered mmkd losses: {losses}; write them as '
+            "type='mmkd.<Name>'.") from None
+    if not isinstance(loss, (BaseFeatureLoss, BaseLogitLoss)):
+        raise TypeError(
+            f'{where}: {type(loss).__name__} is not an mmkd feature or logit '
+            'loss (subclass of BaseFeatureLoss or BaseLogitLoss).')
+    return loss
+
+
+def split_levels(outputs: list, index: Optional[int], where: str
+                 ) -> List[Tensor]:
+    """Turn the recorded outputs of one module into a list of tensors.
+
+    ``outputs`` has one item per call of the module. Each item is a tensor or
+    a tuple/list (FPN levels; ``index`` first selects one element of it).
+    Several calls (a head shared over levels) become one level each.
+    """
+    levels: List[Tensor] = []
+    for out in outputs:
+        if index is not None:
+            if not isinstance(out, (tuple, list)):
+                raise TypeError(f'{where}: `*_index` was given but the '
+                                f'module outputs a {type(out).__name__}')
+            out = out[index]
+        if isinstance(out, Tensor):
+            levels.append(out)
+        elif isinstance(out, (tuple, list)) and all(
+                isinstance(o, Tensor) for o in out):
+            levels.extend(out)
+        else:
+            kinds = ([type(o).__name__ for o in out]
+                     if isinstance(out, (tuple, list)) else
+                     type(out).__name__)
+            raise TypeError(
+                f'{where}: the module outputs {kinds}, which cannot be split '
+                'into tensors; select one element with student_index / '
+                'teacher_index in the distill entry.')
+    return levels
+
+
+class DistillEntry(nn.Module):
+    """Holds the loss(es) and connector(s) of one distill entry.
+
+    Config keys: ``student``, ``teacher`` (module paths), ``loss``,
+    optional ``name``, ``connector``, ``student_index``/``teacher_index``
+    (pick one element of a tuple output), ``num_levels`` (build one loss and
+    one connector per level instead of sharing them) and ``level_weights``.
+    """
+
+    def __init__(self, cfg: dict, index: int) -> None:
+        super().__init__()
+        cfg = dict(cfg)
+        unknown = set(cfg) - ENTRY_KEYS
+        if unknown:
+            raise ValueError(f'distill[{index}]: unknown keys '
+                             f'{sorted(unknown)}; allowed: '
+                             f'{sorted(ENTRY_KEYS)}')
+        for key in ('student', 'teacher', 'loss'):
+            if key not in cfg:
+                raise ValueError(f'distill[{index}] needs `{key}`')
+        self.student_path: str = cfg['student']
+        self.teacher_path: str = cfg['teacher']
+        default_name = (self.student_path
+                        if self.student_path == self.teacher_path else
+                        f'{self.student_path}-{self.teacher_path}')
+        self.name: str = cfg.get('name', default_name)
+        self.student_index = cfg.get('student_index')
+        self.teacher_index = cfg.get('teacher_index')
+        self.num_levels: Optional[int] = cfg.get('num_levels')
+        self.level_weights: Optional[Sequence[float]] = cfg.get(
+            'level_weights')
+        where = f'distill entry {self.name!r}'
+        copies = self.num_levels or 1
+        loss_cfgs = self._per_level(cfg['loss'], copies, 'loss')
+        self.losses = nn.ModuleList(
+            build_loss(c, where) for c in loss_cfgs)
+        self.is_logit = isinstance(self.losses[0], BaseLogitLoss)
+        conn = cfg.get('connector')
+        self.connectors = None if conn is None else nn.ModuleList(
+            MODELS.build(c) for c in self._per_level(conn, copies,
+                                                     'connector'))
+        if self.level_weights is not None and self.num_levels is not None \
+                and len(self.level_weights) != self.num_levels:
+            raise ValueError(f'{where}: {len(self.level_weights)} '
+                             f'level_weights for {self.num_levels} levels')
+
+    def _per_level(self, cfg: Union[dict, list], copies: int,
+                   what: str) -> List[dict]:
+        if isinstance(cfg, (list, tuple)):
+            if len(cfg) != copies:
+                raise ValueError(f'distill entry {self.name!r}: {len(cfg)} '
+                                 f'{what} configs for {copies} levels (set '
+                                 'num_levels to the number of levels)')
+            return [dict(c) for c in cfg]
+        return [dict(cfg) for _ in range(copies)]
+
+    def check_levels(self, num: int) -> None:
+        where = f'distill entry {self.name!r}'
+        if self.num_levels is not None and num != self.num_levels:
+            raise ValueError(f'{where}: num_levels={self.num_levels} but the '
+                             f'modules give {num} levels')
+        if self.level_weights is not None and len(self.level_weights) != num:
+            raise ValueError(f'{where}: {len(self.level_weights)} '
+                             f'level_weights for {num} levels')
+
+    def _pick(self, modules: Optional[nn.ModuleList], level: int):
+        if modules is None:
+            return None
+        return modules[level] if len(modules) > 1 else modules[0]
+
+    def connect(self, feat: Tensor, level: int, target: Tensor) -> Tensor:
+        connector = self._pick(self.connectors, level)
+        if connector is None:
+            return feat
+        return connector(feat, target_size=tuple(target.shape[2:]))
+
+    def level_loss(self, s_feat: Tensor, t_feat: Tensor, level: int,
+                   data_samples=None, labels=None) -> Tensor:
+        loss_fn = self._pick(self.losses, level)
+        s_feat = self.connect(s_feat, level, t_feat)
+        if self.is_logit:
+            out = loss_fn(s_feat, t_feat, labels)
+        else:
+            out = loss_fn(s_feat, t_feat, data_samples)
+        if self.level_weights is not None:
+            out = out * self.level_weights[level]
+        return out
+
+    def pop_log_vars(self, level: int) -> dict:
+        loss_fn = self._pick(self.losses, level)
+        pop = getattr(loss_fn, 'pop_log_vars', None)
+        return pop() if pop is not None else {}

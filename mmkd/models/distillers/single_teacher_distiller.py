@@ -1,0 +1,265 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Distil one teacher into one student, both unmodified OpenMMLab models."""
+import copy
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine.config import ConfigDict
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from mmkd.registry import MODELS
+from .distill_entry import DistillEntry, split_levels
+from .recorder import ModuleOutputRecorder
+from .teacher import build_teacher
+
+STUDENT_PREFIX = 'student.'
+DISTILL_PREFIX = 'distill_entries.'
+
+
+def labels_from_data_samples(data_samples) -> Tensor:
+    """Class labels (B,) from classification data samples (``gt_label``)."""
+    if not data_samples or not hasattr(data_samples[0], 'gt_label'):
+        raise ValueError('a logit loss needs class labels: the data samples '
+                         'must carry `gt_label` (classification data)')
+    return torch.cat([ds.gt_label.view(-1) for ds in data_samples])
+
+
+@MODELS.register_module()
+class SingleTeacherDistiller(BaseModel):
+    """Knowledge distillation from one frozen teacher into a student.
+
+    Forward hooks record the outputs of the named modules of both models; each
+    entry of ``distill`` applies its loss to them (level by level for tuple
+    outputs such as FPN levels, call by call for shared heads). Neither
+    model's code is changed.
+
+    The teacher is built from its own config and loaded strictly, frozen,
+    always in eval mode and run under ``no_grad``. It is *not* a registered
+    submodule: its weights never enter the distiller's ``state_dict`` (so
+    checkpoints never hold them), the optimizer never sees them, DDP does not
+    synchronise them and ``init_weights``/``train()`` never touch them; device
+    moves (``to``/``cuda``) are forwarded to it. Its forward stops as soon as
+    the deepest distilled module has produced its last output (counted on the
+    first batch), so e.g. no head runs when only the neck is distilled.
+
+    The distiller's ``state_dict`` holds the student's weights under exactly
+    the plain student's keys, plus the distillation-only parameters
+    (connectors, learnable loss parts) under ``distill_entries.``;
+    :class:`~mmkd.engine.hooks.DistillCheckpointHook` moves those out of the
+    checkpoint's ``state_dict`` (into ``distill_state_dict``) so plain
+    mmdet/mmseg load the student with no conversion, and back on resume.
+
+    Args:
+        student (dict): the student model config (e.g. ``_base_.model``).
+        teacher (dict): ``dict(config=..., checkpoint=...)`` or
+            ``dict(model=..., checkpoint=...)``; see
+            :func:`~mmkd.models.distillers.teacher.build_teacher`.
+        distill (list[dict]): entries ``dict(student=PATH, teacher=PATH,
+            loss=LOSS_CFG, [name, connector, student_index, teacher_index,
+            num_levels, level_weights])``.
+        teacher_forward_mode (str): mode of the teacher's forward.
+            Defaults to ``'tensor'`` (network outputs, no post-processing).
+        teacher_early_stop (bool): cut the teacher's forward after the
+            deepest recorded module. Defaults to True.
+        check_finite (bool): raise if a distillation loss is NaN/Inf, naming
+            the entry and the level. Defaults to True.
+    """
+
+    def __init__(self,
+                 student: Union[dict, ConfigDict],
+                 teacher: Union[dict, ConfigDict],
+                 distill: List[dict],
+                 teacher_forward_mode: str = 'tensor',
+                 teacher_early_stop: bool = True,
+                 check_finite: bool = True,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        student_model = MODELS.build(student)
+        if data_preprocessor is not None:
+            raise ValueError('the distiller uses the student\'s '
+                             'data_preprocessor; set it in the student config')
+        super().__init__(
+            data_preprocessor=student_model.data_preprocessor,
+            init_cfg=init_cfg)
+        self.student = student_model
+        teacher_model = build_teacher(teacher)
+        # kept outside the module tree on purpose (see class docstring)
+        object.__setattr__(self, 'teacher', teacher_model)
+        self._check_preprocessors()
+        if not distill:
+            raise ValueError('`distill` is empty: add at least one entry '
+                             'dict(student=..., teacher=..., loss=...)')
+        self.distill_entries = nn.ModuleList(
+            DistillEntry(cfg, i) for i, cfg in enumerate(distill))
+        names = [e.name for e in self.distill_entries]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f'distill entry names {dup} are repeated; give '
+                             'each entry a unique `name`')
+        self.teacher_forward_mode = teacher_forward_mode
+        self.check_finite = check_finite
+        self.student_recorder = ModuleOutputRecorder(
+            self.student, [e.student_path for e in self.distill_entries],
+            role='student')
+        self.teacher_recorder = ModuleOutputRecorder(
+            teacher_model, [e.teacher_path for e in self.distill_entries],
+            role='teacher', stop_after_all=teacher_early_stop)
+        # multiplier of every distillation loss, set by
+        # DistillWeightScheduleHook (warm-up, stop)
+        self.distill_weight = 1.0
+        self.register_state_dict_post_hook(self._student_keys_hook)
+        self.register_load_state_dict_pre_hook(self._load_student_keys_hook)
+
+    # ---------------------------------------------------------------- setup
+    def _check_preprocessors(self) -> None:
+        s_pre = self.student.data_preprocessor
+        t_pre = getattr(self.teacher, 'data_preprocessor', None)
+        for attr in ('mean', 'std'):
+            s_val = getattr(s_pre, attr, None)
+            t_val = getattr(t_pre, attr, None)
+            if isinstance(s_val, Tensor) and isinstance(t_val, Tensor) and (
+                    s_val.shape != t_val.shape
+                    or not torch.allclose(s_val, t_val)):
+                raise ValueError(
+                    f'teacher and student normalise inputs differently '
+                    f'({attr}: teacher {t_val.flatten().tolist()} vs student '
+                    f'{s_val.flatten().tolist()}); the teacher sees the '
+                    "student's preprocessed batch, so give both the same "
+                    'data_preprocessor mean/std (teacher cfg_options).')
+
+    def _apply(self, fn, *args, **kwargs):
+        # device/dtype moves also apply to the (unregistered) teacher
+        super()._apply(fn, *args, **kwargs)
+        self.teacher._apply(fn, *args, **kwargs)
+        return self
+
+    @staticmethod
+    def _student_keys_hook(module, state_dict, prefix, local_metadata):
+        """state_dict: ``student.x`` -> ``x`` (plain student keys)."""
+        items = list(state_dict.items())
+        state_dict.clear()
+        head = prefix + STUDENT_PREFIX
+        for key, value in items:
+            if key.startswith(head):
+                key = prefix + key[len(head):]
+            state_dict[key] = value
+
+    @staticmethod
+    def _load_student_keys_hook(module, state_dict, prefix, *args):
+        """load_state_dict: plain student keys -> ``student.x``."""
+        for key in list(state_dict):
+            if not key.startswith(prefix):
+                continue
+            rest = key[len(prefix):]
+            if rest.startswith((DISTILL_PREFIX, STUDENT_PREFIX)):
+                continue
+            state_dict[prefix + STUDENT_PREFIX + rest] = state_dict.pop(key)
+
+    # -------------------------------------------------------------- forward
+    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        return self.student(inputs, data_samples, mode)
+
+    def _teacher_outputs(self, inputs, data_samples) -> Dict[str, list]:
+        with torch.no_grad():
+            return self.teacher_recorder.run(
+                self.teacher, inputs, data_samples,
+                mode=self.teacher_forward_mode)
+
+    def loss(self, inputs, data_samples=None) -> dict:
+        if self.distill_weight <= 0:  # distillation stopped: student only
+            return self.student(inputs, data_samples, mode='loss')
+        teacher_out = self._teacher_outputs(inputs, data_samples)
+        losses = {}
+
+        def student_loss():
+            losses.update(self.student(inputs, data_samples, mode='loss'))
+
+        student_out = self.student_recorder.run(student_loss)
+        losses.update(
+            self.distill_losses(student_out, teacher_out, data_samples))
+        return losses
+
+    def distill_losses(self, student_out: Dict[str, list],
+                       teacher_out: Dict[str, list],
+                       data_samples=None) -> Dict[str, Tensor]:
+        """One ``distill.<name>.loss`` per entry (sum over levels), plus any
+        scalars the losses record (e.g. ``distill.<name>.l0.uncertainty``)."""
+        out: Dict[str, Tensor] = {}
+        per_level = {}
+        labels = None
+        for entry in self.distill_entries:
+            s_levels = split_levels(student_out[entry.student_path],
+                                    entry.student_index,
+                                    f'distill entry {entry.name!r} (student)')
+            t_levels = split_levels(teacher_out[entry.teacher_path],
+                                    entry.teacher_index,
+                                    f'distill entry {entry.name!r} (teacher)')
+            if len(s_levels) != len(t_levels):
+                raise ValueError(
+                    f'distill entry {entry.name!r}: the student gives '
+                    f'{len(s_levels)} levels and the teacher {len(t_levels)}')
+            entry.check_levels(len(s_levels))
+            if entry.is_logit and labels is None:
+                labels = labels_from_data_samples(data_samples)
+            level_losses = []
+            for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels)):
+                level_losses.append(
+                    entry.level_loss(s_feat, t_feat, i, data_samples,
+                                     labels))
+                for key, val in entry.pop_log_vars(i).items():
+                    suffix = f'.l{i}' if len(s_levels) > 1 else ''
+                    out[f'distill.{entry.name}{suffix}.{key}'] = val
+            per_level[entry.name] = level_losses
+            out[f'distill.{entry.name}.loss'] = \
+                self.distill_weight * sum(level_losses)
+        if self.check_finite:
+            self._check_finite(per_level)
+        return out
+
+    @staticmethod
+    def _check_finite(per_level: Dict[str, List[Tensor]]) -> None:
+        flat = [v.detach().reshape(()) for vals in per_level.values()
+                for v in vals]
+        if bool(torch.isfinite(torch.stack(flat)).all()):
+            return
+        for name, vals in per_level.items():
+            for i, val in enumerate(vals):
+                if not torch.isfinite(val).all():
+                    raise FloatingPointError(
+                        f'distillation loss of entry {name!r}, level {i} is '
+                        f'{val.item()}: lower the loss weight or learning '
+                        'rate, or check the features (e.g. add a connector '
+                        'with a norm layer).')
+
+    # --------------------------------------------------------------- checks
+    def check_distill(self, inputs, data_samples=None) -> Dict[str, list]:
+        """Run student and teacher once and validate every entry (levels,
+        shapes, connectors, loss inputs) before training starts. Returns the
+        shapes per entry."""
+        was_training = self.training
+        rng_state = torch.get_rng_state()
+        entry_state = copy.deepcopy(self.distill_entries.state_dict())
+        self.eval()
+        try:
+            with torch.no_grad():
+                teacher_out = self._teacher_outputs(inputs, data_samples)
+                student_out = self.student_recorder.run(
+                    self.student, inputs, data_samples, mode='tensor')
+                self.distill_losses(student_out, teacher_out, data_samples)
+        finally:
+            self.train(was_training)
+            # leave no trace: the check must not shift any random stream
+            torch.set_rng_state(rng_state)
+            self.distill_entries.load_state_dict(entry_state)
+        shapes = {}
+        for entry in self.distill_entries:
+            shapes[entry.name] = [
+                tuple(t.shape) for t in split_levels(
+                    teacher_out[entry.teacher_path], entry.teacher_index,
+                    entry.name)
+            ]
+        return shapes

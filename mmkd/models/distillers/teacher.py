@@ -1,0 +1,102 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Build a frozen teacher from its own config and a strictly loaded
+checkpoint."""
+import os.path as osp
+import warnings
+from typing import Optional, Tuple, Union
+
+import torch.nn as nn
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import DefaultScope
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from mmkd.registry import MODELS
+from mmkd.utils.config import load_config
+
+
+def _build_in_scope(model_cfg: dict, scope: Optional[str]) -> nn.Module:
+    if scope is None:
+        return MODELS.build(model_cfg)
+    with DefaultScope.overwrite_default_scope(scope):
+        return MODELS.build(model_cfg)
+
+
+def teacher_model_cfg(teacher: Union[dict, ConfigDict]
+                      ) -> Tuple[dict, Optional[str]]:
+    """Return ``(model_cfg, default_scope)`` of a teacher spec.
+
+    ``teacher`` is ``dict(config=PATH_OR_PKG, checkpoint=..., cfg_options=...)``
+    (the config file's ``model`` is used, built in its ``default_scope``) or
+    ``dict(model=MODEL_CFG, checkpoint=...)``.
+    """
+    if not isinstance(teacher, dict):
+        raise TypeError('teacher must be a dict with `config` (a config file '
+                        'or mmdet::/mmseg:: name) or `model`, and '
+                        f'`checkpoint`; got {type(teacher).__name__}')
+    unknown = set(teacher) - {'config', 'model', 'checkpoint', 'cfg_options',
+                              'default_scope'}
+    if unknown:
+        raise ValueError(f'unknown teacher keys {sorted(unknown)}; expected '
+                         'config or model, checkpoint, cfg_options')
+    if ('config' in teacher) == ('model' in teacher):
+        raise ValueError('teacher needs exactly one of `config` (a config '
+                         'file whose `model` is the teacher) or `model`')
+    if 'config' in teacher:
+        cfg = teacher['config']
+        cfg = load_config(cfg if isinstance(cfg, (str, Config)) else dict(cfg),
+                          teacher.get('cfg_options'))
+        if 'model' not in cfg:
+            raise ValueError(f'teacher config {teacher["config"]!r} has no '
+                             '`model`')
+        model_cfg = cfg.model
+        scope = teacher.get('default_scope', cfg.get('default_scope'))
+    else:
+        model_cfg = teacher['model']
+        scope = teacher.get('default_scope')
+    if isinstance(model_cfg, ConfigDict):
+        model_cfg = model_cfg.to_dict()
+    return dict(model_cfg), scope
+
+
+def load_state_dict_strict(model: nn.Module, checkpoint: str,
+                           role: str = 'teacher') -> None:
+    """Load ``checkpoint`` into ``model``; any missing or unexpected key is an
+    error listing them."""
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'{role} checkpoint {checkpoint!r} does not exist. Train the '
+            f'{role} first (python tools/train.py <its config>) or download '
+            'it from the model zoo, and point `checkpoint` at the .pth file.')
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    state = {(k[len('module.'):] if k.startswith('module.') else k): v
+             for k, v in state.items()}
+    result = model.load_state_dict(state, strict=False)
+    missing, unexpected = result.missing_keys, result.unexpected_keys
+    if missing or unexpected:
+
+        def show(keys):
+            return ', '.join(keys[:8]) + (
+                f' ... ({len(keys)} in all)' if len(keys) > 8 else '')
+
+        raise KeyError(
+            f'{role} checkpoint {checkpoint!r} does not match the {role} '
+            f'model: missing keys [{show(missing)}]; unexpected keys '
+            f'[{show(unexpected)}]. Check that the {role} config is the one '
+            'the checkpoint was trained with.')
+
+
+def build_teacher(teacher: Union[dict, ConfigDict]) -> nn.Module:
+    """Build, load (strictly) and freeze a teacher. It stays in eval mode."""
+    model_cfg, scope = teacher_model_cfg(teacher)
+    model = _build_in_scope(model_cfg, scope)
+    checkpoint = teacher.get('checkpoint')
+    if checkpoint is None:
+        warnings.warn('teacher has no checkpoint: its weights are random. '
+                      'Only useful for benchmarks and tests.')
+    else:
+        load_state_dict_strict(model, checkpoint)
+    for param in model.parameters():
+        param.requires_grad_(False)
+    model.eval()
+    return model
