@@ -1,4 +1,7 @@
 # Direct input optimisation (the paper's proposal), a = 1 - (epoch + 1) / E.
 _base_ = './_base_/distill_mv.py'
 
-model = dict(student=dict(hidden=50), strategy='direct', mixing='decreasing')
+model = dict(
+    student=dict(hidden=50),
+    strategy='direct',
+    mixing=dict(type='decreasing'))

@@ -2,4 +2,6 @@
 _base_ = './_base_/distill_compactiv.py'
 
 model = dict(
-    student=dict(hidden=25), strategy='generator', mixing='decreasing')
+    student=dict(hidden=25),
+    strategy='generator',
+    mixing=dict(type='decreasing'))

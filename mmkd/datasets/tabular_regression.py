@@ -228,6 +228,8 @@ class TabularRegressionDataset(Dataset):
         self.indices = rows
         self.x = torch.from_numpy(self.transform_x(x[rows])).float()
         self.y = torch.from_numpy(self.transform_y(y[rows])).float()
+        # per-row views made once: indexing a tensor per item is slow
+        self._x_rows, self._y_rows = self.x.unbind(0), self.y.unbind(0)
         self._metainfo = dict(
             dataset_name=osp.splitext(osp.basename(path))[0],
             path=path,
@@ -251,7 +253,7 @@ class TabularRegressionDataset(Dataset):
         return len(self.y)
 
     def __getitem__(self, idx: int) -> dict:
-        return dict(inputs=self.x[idx], data_samples=self.y[idx])
+        return dict(inputs=self._x_rows[idx], data_samples=self._y_rows[idx])
 
     # Standardisation with the training-row statistics. Each accepts numpy
     # arrays or tensors and returns the same kind.

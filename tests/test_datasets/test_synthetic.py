@@ -2,6 +2,7 @@
 """Tests of the synthetic shapes sets: determinism, annotation consistency,
 loading through mmdet's CocoDataset / mmseg's CityscapesDataset and the
 real CocoMetric / IoUMetric."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -248,10 +249,23 @@ def test_cli_matches_function(tmp_path):
     make_coco_shapes(tmp_path / 'fn', num_train=2, num_val=1,
                      img_size=(64, 64), seed=3)
     assert _tree_bytes(tmp_path / 'cli') == _tree_bytes(tmp_path / 'fn')
-    bad = subprocess.run(
-        [sys.executable, script, 'cityscapes', str(tmp_path / 'x'),
-         '--num-classes', '3'], env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and 'coco layout only' in bad.stderr
+
+
+def test_cli_rejects_num_classes_for_cityscapes(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(
+        'make_shapes', REPO_ROOT / 'tools' / 'misc' / 'make_shapes.py')
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    with pytest.raises(SystemExit) as err:
+        cli.main(['cityscapes', str(tmp_path / 'x'), '--num-classes', '3'])
+    assert err.value.code == 2
+    assert 'coco layout only' in capsys.readouterr().err
+    assert not (tmp_path / 'x').exists()
+    info = cli.main(['cityscapes', str(tmp_path / 'y'), '--num-train', '1',
+                     '--num-val', '1', '--size', '64', '128'])
+    assert info['val']['num_images'] == 1
+    assert json.loads(capsys.readouterr().out)['classes'] == list(
+        CITYSCAPES_CLASSES)
 
 
 # ------------------------------------------------- real mmdet / mmseg APIs
@@ -350,7 +364,7 @@ def test_cityscapes_dataset_loads(cs_set):
         item = ds[i]
         sample = item['data_samples']
         assert tuple(item['inputs'].shape) == (3, *CS_KW['img_size'])
-        label = np.asarray(Image.open(sample.seg_map_path))
+        label = np.array(Image.open(sample.seg_map_path))
         assert torch.equal(sample.gt_sem_seg.data[0],
                            torch.from_numpy(label).long())
 

@@ -7,6 +7,6 @@ model = dict(
     in_features=_base_.in_features,
     teacher=dict(
         config='configs/datafree_regression/teacher_mlp500_mv.py',
-        checkpoint='work_dirs/teacher_mlp500_mv/best_rmse_teacher.pth'))
+        checkpoint='work_dirs/teacher_mlp500_mv/best_teacher.pth'))
 val_dataloader = dict(dataset=_base_.dataset_args)
 test_dataloader = dict(dataset=_base_.dataset_args)

@@ -4,7 +4,8 @@
 # (index, seed) pairs. When changing max_epochs with --cfg-options, change
 # train_cfg.max_iters and train_dataloader.dataset.num_samples together.
 # The student is evaluated on the real validation rows after every epoch
-# and the best one is kept (best_rmse_student.pth), as in the authors' code.
+# and the best one is restored after training and written once
+# (best_student.pth), as in the authors' code.
 _base_ = ['./default_runtime.py', './regression_eval.py']
 
 max_epochs = 2000
@@ -14,7 +15,7 @@ model = dict(
     type='mmkd.DataFreeRegressionDistiller',
     student=dict(type='mmkd.MLPRegressor', hidden=50),
     strategy='direct',
-    mixing='decreasing',
+    mixing=dict(type='decreasing'),
     generator=dict(type='mmkd.MLPGenerator', noise_dim=50, hidden=500),
     student_steps=10,
     batch_size=50,
@@ -44,12 +45,13 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook',
-        by_epoch=False,
-        interval=-1,
-        save_last=True,
-        save_best='rmse',
+        type='CheckpointHook', by_epoch=False, interval=-1, save_last=True))
+custom_hooks = [
+    dict(
+        type='mmkd.BestStateHook',
+        key='rmse',
         rule='less',
-        filename_tmpl='student.pth'))
+        save_filename='best_student.pth')
+]
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=seed)

@@ -2,7 +2,7 @@
 # -> 1, MSE on the standardised target. Recipe: RMSprop lr 1e-3, weight
 # decay 1e-5 (the authors' optimiser), batch 32, at most 200 epochs, the
 # learning rate halved after 10 epochs without validation improvement, the
-# best-validation checkpoint kept (best_rmse_teacher.pth in the work dir).
+# best-validation state kept (best_teacher.pth in the work dir).
 _base_ = ['./default_runtime.py', './regression_eval.py']
 
 model = dict(type='mmkd.MLPRegressor', hidden=500)
@@ -27,13 +27,16 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(
-        type='CheckpointHook',
-        interval=-1,
-        save_last=True,
-        save_best='rmse',
-        rule='less',
-        filename_tmpl='teacher.pth'),
+    checkpoint=dict(type='CheckpointHook', interval=-1, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'))
+# The best-validation teacher is restored after training and written once
+# as <work_dir>/best_teacher.pth (the distillation configs load it).
+custom_hooks = [
+    dict(
+        type='mmkd.BestStateHook',
+        key='rmse',
+        rule='less',
+        save_filename='best_teacher.pth')
+]
 log_processor = dict(by_epoch=True)
 randomness = dict(seed=0)

@@ -1,9 +1,14 @@
 # Copyright (c) mmkd contributors. All rights reserved.
+from .best_state_hook import BestStateHook
 from .distill_check_hook import DistillCheckHook
 from .distill_checkpoint_hook import DISTILL_STATE_KEY, DistillCheckpointHook
 from .distill_weight_schedule_hook import DistillWeightScheduleHook
 
 __all__ = [
+    'BestStateHook',
     'DistillCheckHook', 'DistillCheckpointHook', 'DistillWeightScheduleHook',
     'DISTILL_STATE_KEY'
 ]
+from .lsh_median_bias_hook import LSHMedianBiasHook  # noqa: E402
+
+__all__ += ['LSHMedianBiasHook']

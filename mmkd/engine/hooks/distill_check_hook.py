@@ -1,11 +1,9 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-import random
-
-import numpy as np
 from mmengine.hooks import Hook
 
 from mmkd.registry import HOOKS
-from .utils import is_distiller, unwrap_model
+from .utils import (is_distiller, preserved_rng_state, train_batches,
+                    unwrap_model)
 
 
 @HOOKS.register_module()
@@ -23,14 +21,11 @@ class DistillCheckHook(Hook):
         if not is_distiller(runner.model):
             return
         model = unwrap_model(runner.model)
-        np_state, py_state = np.random.get_state(), random.getstate()
-        try:
-            batch = next(iter(runner.train_dataloader))
-        finally:
-            np.random.set_state(np_state)
-            random.setstate(py_state)
-        data = model.data_preprocessor(batch, True)
-        shapes = model.check_distill(data['inputs'], data['data_samples'])
+        with preserved_rng_state():
+            batch = next(train_batches(runner, 1))
+            data = model.data_preprocessor(batch, True)
+            shapes = model.check_distill(data['inputs'],
+                                         data['data_samples'])
         for name, level_shapes in shapes.items():
             runner.logger.info(f'distill entry {name!r}: teacher feature '
                                f'shapes {level_shapes}')

@@ -33,7 +33,7 @@ class RMSE(BaseMetric):
             None (``rmse``, ``rmse_orig``).
     """
 
-    default_prefix: Optional[str] = None
+    default_prefix: Optional[str] = ''
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:

@@ -67,7 +67,8 @@ def kaiming_init(module: nn.Module) -> None:
                                     nonlinearity='relu')
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) \
+                and m.weight is not None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 

@@ -10,7 +10,7 @@ from mmkd.registry import MODELS
 
 ENTRY_KEYS = {'name', 'student', 'teacher', 'loss', 'connector',
               'student_index', 'teacher_index', 'num_levels',
-              'level_weights'}
+              'level_weights', 'teacher_logits'}
 
 
 def build_loss(cfg: dict, where: str) -> nn.Module:
@@ -70,7 +70,11 @@ class DistillEntry(nn.Module):
     Config keys: ``student``, ``teacher`` (module paths), ``loss``,
     optional ``name``, ``connector``, ``student_index``/``teacher_index``
     (pick one element of a tuple output), ``num_levels`` (build one loss and
-    one connector per level instead of sharing them) and ``level_weights``.
+    one connector per level instead of sharing them), ``level_weights`` and
+    ``teacher_logits`` (path of the teacher module whose output is its B x C
+    logits, for a loss with ``needs_teacher_logits``, e.g.
+    ``LSHLoss(teacher_correct_only=True)``: the distiller records it and
+    sets ``loss.teacher_logits`` for the duration of each call).
     """
 
     def __init__(self, cfg: dict, index: int) -> None:
@@ -101,6 +105,20 @@ class DistillEntry(nn.Module):
         self.losses = nn.ModuleList(
             build_loss(c, where) for c in loss_cfgs)
         self.is_logit = isinstance(self.losses[0], BaseLogitLoss)
+        self.teacher_logits_path: Optional[str] = cfg.get('teacher_logits')
+        needs_logits = any(
+            getattr(loss, 'needs_teacher_logits', False)
+            for loss in self.losses)
+        if needs_logits and self.teacher_logits_path is None:
+            raise ValueError(
+                f"{where}: the loss needs the teacher's logits; add "
+                "teacher_logits='<teacher module path>' (e.g. 'head.fc') "
+                'to the entry')
+        if self.teacher_logits_path is not None and not needs_logits:
+            raise ValueError(
+                f'{where}: teacher_logits is given but '
+                f'{type(self.losses[0]).__name__} does not use it; remove '
+                'it')
         conn = cfg.get('connector')
         self.connectors = None if conn is None else nn.ModuleList(
             MODELS.build(c) for c in self._per_level(conn, copies,
@@ -140,14 +158,35 @@ class DistillEntry(nn.Module):
             return feat
         return connector(feat, target_size=tuple(target.shape[2:]))
 
+    def pick_teacher_logits(self, teacher_out: dict) -> Optional[Tensor]:
+        """The teacher's B x C logits recorded at ``teacher_logits`` (None
+        when the entry has no such key)."""
+        if self.teacher_logits_path is None:
+            return None
+        outs = split_levels(teacher_out[self.teacher_logits_path], None,
+                            f'distill entry {self.name!r} (teacher_logits)')
+        if len(outs) != 1 or outs[0].dim() != 2:
+            raise ValueError(
+                f'distill entry {self.name!r}: teacher_logits='
+                f'{self.teacher_logits_path!r} must output one B x C '
+                f'tensor, got shapes {[tuple(o.shape) for o in outs]}')
+        return outs[0]
+
     def level_loss(self, s_feat: Tensor, t_feat: Tensor, level: int,
-                   data_samples=None, labels=None) -> Tensor:
+                   data_samples=None, labels=None,
+                   teacher_logits: Optional[Tensor] = None) -> Tensor:
         loss_fn = self._pick(self.losses, level)
         s_feat = self.connect(s_feat, level, t_feat)
-        if self.is_logit:
-            out = loss_fn(s_feat, t_feat, labels)
-        else:
-            out = loss_fn(s_feat, t_feat, data_samples)
+        if teacher_logits is not None:
+            loss_fn.teacher_logits = teacher_logits
+        try:
+            if self.is_logit:
+                out = loss_fn(s_feat, t_feat, labels)
+            else:
+                out = loss_fn(s_feat, t_feat, data_samples)
+        finally:
+            if teacher_logits is not None:
+                loss_fn.teacher_logits = None  # no reference between calls
         if self.level_weights is not None:
             out = out * self.level_weights[level]
         return out

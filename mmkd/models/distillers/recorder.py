@@ -99,8 +99,11 @@ class ModuleOutputRecorder:
         if missing:
             raise RuntimeError(
                 f'{self.role}: modules {missing} produced no output during '
-                'the forward pass; distil modules that run in this forward '
-                'mode.')
+                'the forward pass. Distil modules that are called (not their '
+                '.forward) in this forward mode; e.g. mmdet\'s tensor mode '
+                'calls bbox_head.forward directly: record its submodules '
+                "(bbox_head.retina_cls) or set teacher_forward_mode='predict'"
+                '.')
         if calibrating:
             self.expected_calls = {
                 p: len(outs) for p, outs in self.outputs.items()}

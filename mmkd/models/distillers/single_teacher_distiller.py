@@ -77,9 +77,10 @@ class SingleTeacherDistiller(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         student_model = MODELS.build(student)
-        if data_preprocessor is not None:
-            raise ValueError('the distiller uses the student\'s '
-                             'data_preprocessor; set it in the student config')
+        # The student's own data_preprocessor is used. A top-level
+        # `data_preprocessor` (mmengine's Runner passes one in, e.g. from
+        # mmseg configs) was already merged into the student's config.
+        del data_preprocessor
         super().__init__(
             data_preprocessor=student_model.data_preprocessor,
             init_cfg=init_cfg)
@@ -104,7 +105,9 @@ class SingleTeacherDistiller(BaseModel):
             self.student, [e.student_path for e in self.distill_entries],
             role='student')
         self.teacher_recorder = ModuleOutputRecorder(
-            teacher_model, [e.teacher_path for e in self.distill_entries],
+            teacher_model, [e.teacher_path for e in self.distill_entries] +
+            [e.teacher_logits_path for e in self.distill_entries
+             if e.teacher_logits_path is not None],
             role='teacher', stop_after_all=teacher_early_stop)
         # multiplier of every distillation loss, set by
         # DistillWeightScheduleHook (warm-up, stop)
@@ -205,11 +208,12 @@ class SingleTeacherDistiller(BaseModel):
             entry.check_levels(len(s_levels))
             if entry.is_logit and labels is None:
                 labels = labels_from_data_samples(data_samples)
+            t_logits = entry.pick_teacher_logits(teacher_out)
             level_losses = []
             for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels)):
                 level_losses.append(
                     entry.level_loss(s_feat, t_feat, i, data_samples,
-                                     labels))
+                                     labels, t_logits))
                 for key, val in entry.pop_log_vars(i).items():
                     suffix = f'.l{i}' if len(s_levels) > 1 else ''
                     out[f'distill.{entry.name}{suffix}.{key}'] = val
@@ -247,8 +251,10 @@ class SingleTeacherDistiller(BaseModel):
         try:
             with torch.no_grad():
                 teacher_out = self._teacher_outputs(inputs, data_samples)
+                # the student runs as in training (loss mode), in eval mode
+                # so that no BatchNorm statistics move
                 student_out = self.student_recorder.run(
-                    self.student, inputs, data_samples, mode='tensor')
+                    self.student, inputs, data_samples, mode='loss')
                 self.distill_losses(student_out, teacher_out, data_samples)
         finally:
             self.train(was_training)

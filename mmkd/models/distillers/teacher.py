@@ -1,6 +1,7 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Build a frozen teacher from its own config and a strictly loaded
 checkpoint."""
+import copy
 import os.path as osp
 import warnings
 from typing import Optional, Tuple, Union
@@ -53,9 +54,8 @@ def teacher_model_cfg(teacher: Union[dict, ConfigDict]
     else:
         model_cfg = teacher['model']
         scope = teacher.get('default_scope')
-    if isinstance(model_cfg, ConfigDict):
-        model_cfg = model_cfg.to_dict()
-    return dict(model_cfg), scope
+    # mmdet reads nested configs by attribute (train_cfg.rpn): ConfigDict
+    return ConfigDict(copy.deepcopy(model_cfg)), scope
 
 
 def load_state_dict_strict(model: nn.Module, checkpoint: str,

@@ -18,3 +18,6 @@ __all__ += ['AvatarLoss']
 from .cross_entropy_loss import CrossEntropyLoss  # noqa: E402
 
 __all__ += ['CrossEntropyLoss']
+from .lsh_loss import LSHLoss  # noqa: E402
+
+__all__ += ['LSHLoss']

@@ -1,0 +1,112 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Bad distillation configs fail before the first iteration, clearly."""
+import pytest
+import torch
+
+from dense_utils import load, shrink_det_cfg, train
+from mmkd.apis import build_runner, prepare_train_cfg
+
+RETINA_T = 'configs/toy/retinanet_r18-w64_shapes-coco.py'
+PKD_TOY = 'configs/pkd/pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'
+
+
+@pytest.fixture(scope='module')
+def teacher_ckpt(tmp_path_factory):
+    """A freshly saved (untrained) toy teacher checkpoint."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+    path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(load(RETINA_T).model)
+    torch.save({'state_dict': model.state_dict()}, path)
+    return str(path)
+
+
+def distill_cfg(teacher_ckpt, data_root, work_dir, **entry):
+    cfg = load(PKD_TOY)
+    cfg.model.teacher.checkpoint = teacher_ckpt
+    cfg.model.distill[0].update(entry)
+    return shrink_det_cfg(cfg, data_root, str(work_dir))
+
+
+def build(cfg, work_dir):
+    return build_runner(prepare_train_cfg(cfg, work_dir=str(work_dir)))
+
+
+def test_unknown_module_path_lists_closest(teacher_ckpt, coco_shapes_root,
+                                           tmp_path):
+    cfg = distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path,
+                      student='necks')
+    with pytest.raises(ValueError, match=r"no module 'necks'.*'neck'"):
+        build(cfg, tmp_path)
+
+
+def test_shape_mismatch_without_connector_names_the_fix(
+        teacher_ckpt, coco_shapes_root, tmp_path):
+    cfg = distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path)
+    cfg.model.distill[0].pop('connector')
+    runner = build(cfg, tmp_path)
+    with pytest.raises(ValueError, match='mmkd.ConvConnector'):
+        runner.train()
+    assert runner.iter == 0  # failed before the first iteration
+
+
+def test_missing_teacher_checkpoint(coco_shapes_root, tmp_path):
+    cfg = distill_cfg(str(tmp_path / 'nope.pth'), coco_shapes_root,
+                      tmp_path)
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        build(cfg, tmp_path)
+
+
+def test_teacher_checkpoint_with_mismatched_keys(teacher_ckpt,
+                                                 coco_shapes_root, tmp_path):
+    state = torch.load(teacher_ckpt, weights_only=True)['state_dict']
+    state['extra.weight'] = torch.zeros(1)
+    del state['bbox_head.retina_cls.bias']
+    bad = tmp_path / 'bad.pth'
+    torch.save({'state_dict': state}, bad)
+    cfg = distill_cfg(str(bad), coco_shapes_root, tmp_path)
+    with pytest.raises(KeyError) as err:
+        build(cfg, tmp_path)
+    assert 'bbox_head.retina_cls.bias' in str(err.value)
+    assert 'extra.weight' in str(err.value)
+
+
+def test_unregistered_loss_type(teacher_ckpt, coco_shapes_root, tmp_path):
+    cfg = distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path,
+                      loss=dict(type='mmkd.NoSuchLoss'))
+    with pytest.raises(KeyError, match='Registered mmkd losses.*PKDLoss'):
+        build(cfg, tmp_path)
+
+
+def test_tuple_output_the_loss_cannot_handle(teacher_ckpt, coco_shapes_root,
+                                             tmp_path):
+    # bbox_head outputs (cls_scores, bbox_preds), each a list per level
+    cfg = distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path,
+                      student='bbox_head', teacher='bbox_head')
+    # mmdet's tensor mode calls bbox_head.forward directly (no hooks fire);
+    # predict mode calls the head module
+    cfg.model.teacher_forward_mode = 'predict'
+    runner = build(cfg, tmp_path)
+    with pytest.raises(TypeError, match='student_index'):
+        runner.train()
+    assert runner.iter == 0
+
+
+def test_nan_loss_names_entry_and_level(teacher_ckpt, coco_shapes_root,
+                                        tmp_path):
+    runner = build(distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path),
+                   tmp_path)
+    model = runner.model
+    data = model.data_preprocessor(next(iter(runner.train_dataloader)), True)
+    with torch.no_grad():  # corrupt the student's third FPN output conv
+        model.student.neck.fpn_convs[2].conv.weight.fill_(float('nan'))
+    with pytest.raises(FloatingPointError, match=r"'neck', level 2"):
+        model.loss(data['inputs'], data['data_samples'])
+
+
+def test_training_tool_needs_existing_data_root(teacher_ckpt, tmp_path):
+    cfg = distill_cfg(teacher_ckpt, str(tmp_path / 'no_data') + '/',
+                      tmp_path)
+    with pytest.raises(FileNotFoundError, match='data_root'):
+        prepare_train_cfg(cfg, work_dir=str(tmp_path))

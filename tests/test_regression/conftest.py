@@ -1,0 +1,31 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Fixtures of the data-free regression tests: the data folder and a small
+teacher trained once through the Runner."""
+import os.path as osp
+
+import pytest
+import torch
+from datafree_regression_utils import DATA_ROOT, runner_cfg
+
+
+@pytest.fixture(scope='session')
+def data_root():
+    if not osp.isdir(DATA_ROOT):
+        pytest.fail(f'the regression data folder {DATA_ROOT} is missing')
+    return DATA_ROOT
+
+
+@pytest.fixture(scope='session')
+def compactiv_teacher(tmp_path_factory, data_root):
+    """A compactiv teacher (hidden 500) trained for 3 epochs on the slice
+    through the supervised teacher config; returns its best checkpoint."""
+    from mmengine.runner import Runner
+    torch.set_num_threads(1)
+    work_dir = str(tmp_path_factory.mktemp('teacher'))
+    cfg = runner_cfg('teacher_mlp500_compactiv.py', work_dir)
+    cfg.train_cfg.max_epochs = 3
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    ckpt = osp.join(work_dir, 'best_teacher.pth')
+    assert osp.isfile(ckpt)
+    return ckpt
