@@ -6,7 +6,8 @@
 
 Generates the synthetic set, trains the teacher once (a finished teacher is
 reused), then the same student three ways with one seed and schedule:
-alone, with CWD (the base distiller) and with AKD over CWD. Prints a table
+alone, with a base feature distiller (PKD on the FPN levels for detection,
+CWD on the logits for segmentation) and with AKD over that base. Prints a table
 (metrics and wall time per run), writes a plot of the student's metric over
 training and of the distillation losses, and the avatar visualisation of one
 image. Re-running skips every finished step.

@@ -2,6 +2,7 @@
 from .data_free_regression import (DataFreeRegressionDistiller,
                                    build_mixing_schedule)
 from .distill_entry import DistillEntry, split_levels
+from .input_relay import StudentInputRelay
 from .recorder import ModuleOutputRecorder, StopForward, get_module
 from .single_teacher_distiller import (DISTILL_PREFIX,
                                        SingleTeacherDistiller,
@@ -12,5 +13,6 @@ __all__ = [
     'DataFreeRegressionDistiller', 'build_mixing_schedule',
     'SingleTeacherDistiller', 'DistillEntry', 'ModuleOutputRecorder',
     'StopForward', 'get_module', 'split_levels', 'build_teacher',
-    'load_state_dict_strict', 'labels_from_data_samples', 'DISTILL_PREFIX'
+    'load_state_dict_strict', 'labels_from_data_samples', 'DISTILL_PREFIX',
+    'StudentInputRelay'
 ]

@@ -7,10 +7,12 @@ from torch import Tensor
 
 from mmkd.models.losses.base import BaseFeatureLoss, BaseLogitLoss
 from mmkd.registry import MODELS
+from .input_relay import parse_relay_spec
 
 ENTRY_KEYS = {'name', 'student', 'teacher', 'loss', 'connector',
               'student_index', 'teacher_index', 'num_levels',
-              'level_weights', 'teacher_logits'}
+              'level_weights', 'teacher_logits',
+              'teacher_input_from_student'}
 
 
 def build_loss(cfg: dict, where: str) -> nn.Module:
@@ -74,7 +76,13 @@ class DistillEntry(nn.Module):
     ``teacher_logits`` (path of the teacher module whose output is its B x C
     logits, for a loss with ``needs_teacher_logits``, e.g.
     ``LSHLoss(teacher_correct_only=True)``: the distiller records it and
-    sets ``loss.teacher_logits`` for the duration of each call).
+    sets ``loss.teacher_logits`` for the duration of each call) and
+    ``teacher_input_from_student=dict(module=PATH, arg=INDEX_OR_NAME)``: the
+    teacher module ``PATH`` gets, in place of that argument of its forward,
+    what the same-named student module got in the student's pass over the
+    batch (the student runs first), e.g. ``dict(module=
+    'roi_head.bbox_roi_extractor', arg=1)`` runs the teacher's box head on the
+    student's sampled RoIs (see :class:`StudentInputRelay`).
     """
 
     def __init__(self, cfg: dict, index: int) -> None:
@@ -119,6 +127,9 @@ class DistillEntry(nn.Module):
                 f'{where}: teacher_logits is given but '
                 f'{type(self.losses[0]).__name__} does not use it; remove '
                 'it')
+        relay = cfg.get('teacher_input_from_student')
+        self.teacher_input_from_student = None if relay is None else \
+            parse_relay_spec(relay, where)
         conn = cfg.get('connector')
         self.connectors = None if conn is None else nn.ModuleList(
             MODELS.build(c) for c in self._per_level(conn, copies,

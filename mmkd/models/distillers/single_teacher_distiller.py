@@ -11,6 +11,7 @@ from torch import Tensor
 
 from mmkd.registry import MODELS
 from .distill_entry import DistillEntry, split_levels
+from .input_relay import StudentInputRelay, collect_relay_specs
 from .recorder import ModuleOutputRecorder
 from .teacher import build_teacher
 
@@ -33,7 +34,11 @@ class SingleTeacherDistiller(BaseModel):
     Forward hooks record the outputs of the named modules of both models; each
     entry of ``distill`` applies its loss to them (level by level for tuple
     outputs such as FPN levels, call by call for shared heads). Neither
-    model's code is changed.
+    model's code is changed. The student runs first, then the teacher on the
+    same batch; an entry's ``teacher_input_from_student`` makes a teacher
+    module take one argument from the student's pass (e.g. the teacher's box
+    head runs on the student's sampled RoIs; see
+    :class:`~mmkd.models.distillers.input_relay.StudentInputRelay`).
 
     The teacher is built from its own config and loaded strictly, frozen,
     always in eval mode and run under ``no_grad``. It is *not* a registered
@@ -58,7 +63,8 @@ class SingleTeacherDistiller(BaseModel):
             :func:`~mmkd.models.distillers.teacher.build_teacher`.
         distill (list[dict]): entries ``dict(student=PATH, teacher=PATH,
             loss=LOSS_CFG, [name, connector, student_index, teacher_index,
-            num_levels, level_weights])``.
+            num_levels, level_weights, teacher_logits,
+            teacher_input_from_student])``.
         teacher_forward_mode (str): mode of the teacher's forward.
             Defaults to ``'tensor'`` (network outputs, no post-processing).
         teacher_early_stop (bool): cut the teacher's forward after the
@@ -109,6 +115,9 @@ class SingleTeacherDistiller(BaseModel):
             [e.teacher_logits_path for e in self.distill_entries
              if e.teacher_logits_path is not None],
             role='teacher', stop_after_all=teacher_early_stop)
+        self.input_relay = StudentInputRelay(
+            self.student, teacher_model,
+            collect_relay_specs(self.distill_entries))
         # multiplier of every distillation loss, set by
         # DistillWeightScheduleHook (warm-up, stop)
         self.distill_weight = 1.0
@@ -167,21 +176,46 @@ class SingleTeacherDistiller(BaseModel):
         return self.student(inputs, data_samples, mode)
 
     def _teacher_outputs(self, inputs, data_samples) -> Dict[str, list]:
+        """The teacher's recorded outputs on a batch (under ``no_grad``).
+
+        With ``teacher_input_from_student`` entries the relayed arguments
+        come from the student's pass on this very ``inputs`` (run just
+        before by :meth:`loss` / :meth:`check_distill`); called on its own
+        (e.g. by :class:`~mmkd.engine.hooks.LSHMedianBiasHook`), it first
+        runs the student for them (loss mode, eval mode, ``no_grad``).
+        """
         with torch.no_grad():
-            return self.teacher_recorder.run(
-                self.teacher, inputs, data_samples,
-                mode=self.teacher_forward_mode)
+            if self.input_relay and \
+                    not self.input_relay.has_recording_for(inputs):
+                self._student_pass_for_relay(inputs, data_samples)
+            with self.input_relay.feeding(inputs):
+                return self.teacher_recorder.run(
+                    self.teacher, inputs, data_samples,
+                    mode=self.teacher_forward_mode)
+
+    def _student_pass_for_relay(self, inputs, data_samples) -> None:
+        """Run the student only to record the inputs relayed to the
+        teacher; in eval mode, so that no BatchNorm statistics move."""
+        was_training = self.student.training
+        self.student.eval()
+        try:
+            with torch.no_grad(), self.input_relay.recording(inputs):
+                self.student(inputs, data_samples, mode='loss')
+        finally:
+            self.student.train(was_training)
 
     def loss(self, inputs, data_samples=None) -> dict:
         if self.distill_weight <= 0:  # distillation stopped: student only
             return self.student(inputs, data_samples, mode='loss')
-        teacher_out = self._teacher_outputs(inputs, data_samples)
         losses = {}
 
         def student_loss():
             losses.update(self.student(inputs, data_samples, mode='loss'))
 
-        student_out = self.student_recorder.run(student_loss)
+        # the student first: the teacher may take inputs from its pass
+        with self.input_relay.recording(inputs):
+            student_out = self.student_recorder.run(student_loss)
+        teacher_out = self._teacher_outputs(inputs, data_samples)
         losses.update(
             self.distill_losses(student_out, teacher_out, data_samples))
         return losses
@@ -250,11 +284,12 @@ class SingleTeacherDistiller(BaseModel):
         self.eval()
         try:
             with torch.no_grad():
+                # the student runs as in training (loss mode, first), in
+                # eval mode so that no BatchNorm statistics move
+                with self.input_relay.recording(inputs):
+                    student_out = self.student_recorder.run(
+                        self.student, inputs, data_samples, mode='loss')
                 teacher_out = self._teacher_outputs(inputs, data_samples)
-                # the student runs as in training (loss mode), in eval mode
-                # so that no BatchNorm statistics move
-                student_out = self.student_recorder.run(
-                    self.student, inputs, data_samples, mode='loss')
                 self.distill_losses(student_out, teacher_out, data_samples)
         finally:
             self.train(was_training)

@@ -19,6 +19,8 @@ RETINA_DISTILL = {
     name: f'configs/{name}/{name}_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'
     for name in ('pkd', 'cwd', 'mgd', 'fgd', 'fitnets')
 }
+AKD_RETINA = 'configs/akd/akd-pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'
+AKD_PSP = 'configs/akd/akd-cwd_logits_pspnet_r18-w32_r18-w16_toy-shapes.py'
 FRCNN_PKD = 'configs/pkd/pkd_fpn_faster-rcnn_r18-w64_r18-w32_toy-shapes.py'
 PSP_CWD = 'configs/cwd/cwd_logits_pspnet_r18-w32_r18-w16_toy-shapes.py'
 
@@ -102,6 +104,34 @@ def test_pspnet_pair_trains_and_evaluates(psp_teacher,
     assert_distilled(runner, 'decode_head.conv_seg')
     metrics = runner.val_loop.run()
     assert 0.0 <= metrics['mIoU'] <= 100.0
+
+
+def test_akd_retinanet_trains_logs_uncertainty_and_evaluates(
+        retina_teacher, coco_shapes_root, tmp_path):
+    cfg = det_distill_cfg(AKD_RETINA, retina_teacher, coco_shapes_root,
+                          tmp_path)
+    runner = train(cfg)
+    assert_distilled(runner)
+    # the mean uncertainty per FPN level is logged as a scalar, not a loss
+    for level in range(5):
+        sigma = runner.message_hub.get_scalar(
+            f'train/distill.neck.l{level}.uncertainty').current()
+        assert 0 < sigma < float('inf')
+    assert 'coco/bbox_mAP' in runner.val_loop.run()
+
+
+def test_akd_pspnet_trains_and_evaluates(psp_teacher, cityscapes_shapes_root,
+                                         tmp_path):
+    cfg = load(AKD_PSP)
+    cfg.model.teacher.checkpoint = psp_teacher
+    cfg = shrink_seg_cfg(cfg, cityscapes_shapes_root, str(tmp_path))
+    cfg.model.student.data_preprocessor.size = (64, 128)
+    runner = train(cfg)
+    assert_distilled(runner, 'decode_head.conv_seg')
+    sigma = runner.message_hub.get_scalar(
+        'train/distill.decode_head.conv_seg.uncertainty').current()
+    assert sigma > 0
+    assert 0.0 <= runner.val_loop.run()['mIoU'] <= 100.0
 
 
 def test_teacher_stops_after_deepest_recorded_module(

@@ -1,0 +1,34 @@
+# Toy LSH feature mimicking: RetinaNet R18-w64 -> R18-w32 on the synthetic
+# shapes set, per position of the last cls-branch conv of the head on each
+# of the five FPN levels (64 -> 128 channels through a 1x1 conv connector,
+# the per-position feat_fc), LSHL2 with 4 x 128 hash bits. Train the
+# teacher first:
+#   python tools/train.py configs/toy/retinanet_r18-w64_shapes-coco.py
+# student
+_base_ = ['../toy/retinanet_r18-w32_shapes-coco.py']
+# teacher: config + checkpoint
+teacher = dict(
+    config='{{fileDirname}}/../toy/retinanet_r18-w64_shapes-coco.py',
+    checkpoint='work_dirs/retinanet_r18-w64_shapes-coco/epoch_24.pth')
+model = dict(
+    _delete_=True,
+    type='mmkd.SingleTeacherDistiller',
+    student=_base_.model,
+    teacher=teacher,
+    # which layers -> connector -> which loss (the student head has 2 cls
+    # convs, the teacher's 3; both last ones run once per FPN level)
+    distill=[
+        dict(student='bbox_head.cls_convs.1',
+             teacher='bbox_head.cls_convs.2',
+             connector=dict(type='mmkd.ConvConnector', in_channels=64,
+                            out_channels=128, norm_cfg=None),
+             loss=dict(
+                 type='mmkd.LSHLoss',
+                 in_channels=128,
+                 mode='lshl2',
+                 num_bits=512,
+                 std_from='bbox_head.retina_cls.weight',
+                 bias='median',
+                 loss_weight=7))
+    ])
+custom_hooks = [dict(type='mmkd.LSHMedianBiasHook')]

@@ -1,0 +1,36 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""`make demo`'s pipeline end to end at a minimal size."""
+import json
+import os.path as osp
+
+import pytest
+
+from mmkd.apis.demo import run_demo
+
+
+@pytest.mark.parametrize('task', ['det', 'seg'])
+def test_demo_pipeline_end_to_end(task, tmp_path, capsys):
+    work_dir = str(tmp_path / 'demo')
+    out = run_demo(task, work_dir=work_dir, data_root=str(tmp_path / 'data'),
+                   quick=True)
+    names = [r['name'] for r in out['results']]
+    assert names == ['teacher', 'student alone', names[2], names[3]]
+    assert names[3].startswith('AKD over')
+    for line in out['table'].splitlines()[2:]:
+        assert line.startswith('| ') and line.endswith(' min |')
+    assert osp.getsize(out['plot']) > 1000
+    assert osp.getsize(out['avatars']) > 1000
+    printed = capsys.readouterr().out
+    assert out['table'] in printed and 'avatars.png' in printed
+    # distillation losses were recorded for the distilled runs only
+    akd = json.load(open(osp.join(work_dir, 'student_2',
+                                  'demo_result.json')))
+    assert akd['history'][[k for k in akd['history']
+                           if k.startswith('distill')][0]]
+    # a second run reuses every finished step
+    before = osp.getmtime(osp.join(work_dir, 'teacher', 'demo_result.json'))
+    run_demo(task, work_dir=work_dir, data_root=str(tmp_path / 'data'),
+             quick=True)
+    assert 'finished before' in capsys.readouterr().out
+    assert osp.getmtime(osp.join(work_dir, 'teacher',
+                                 'demo_result.json')) == before
