@@ -4,9 +4,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # the last epoch is always saved as epoch_<max_epochs>.pth: the distill
-    # configs point their teacher checkpoint there
-    checkpoint=dict(type='CheckpointHook', interval=-1, save_last=True),
+    # every 10 epochs (the last 2 kept) and the last epoch, always saved as
+    # epoch_<max_epochs>.pth: distill configs point their teacher there
+    checkpoint=dict(
+        type='CheckpointHook', interval=10, max_keep_ckpts=2, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 env_cfg = dict(
     cudnn_benchmark=False,

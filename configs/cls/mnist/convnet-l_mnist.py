@@ -3,5 +3,5 @@
 #   python tools/train.py configs/cls/mnist/convnet-l_mnist.py
 _base_ = [
     '../_base_/models/mnist_convnet.py', '../_base_/datasets/mnist.py',
-    '../_base_/schedules/mnist_8e.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/mnist_12e.py', '../_base_/default_runtime.py'
 ]

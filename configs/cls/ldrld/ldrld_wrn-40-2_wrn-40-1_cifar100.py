@@ -1,0 +1,26 @@
+# LDRLD (ICCV 2025; METHODS.md section 4): wrn_40_2 -> wrn_40_1 on CIFAR-100:
+# top-7 classes, T 4, alpha 10.5, beta 7.0 (the resnet32x4 -> resnet8x4 values,
+# the only ones METHODS.md gives; used for every pair), CE weight 1, no warm-
+# up. No published top-1 in METHODS.md.
+# Train the teacher first: python tools/train.py
+#     configs/cls/cifar100/wrn_40_2_cifar100.py
+_base_ = ['../cifar100/wrn_40_1_cifar100.py']
+
+model = dict(
+    _delete_=True,
+    type='mmkd.SingleTeacherDistiller',
+    student=_base_.model,
+    teacher=dict(
+        config='configs/cls/cifar100/wrn_40_2_cifar100.py',
+        checkpoint='work_dirs/wrn_40_2_cifar100/epoch_240.pth'),
+    distill=[
+        dict(
+            student='head.fc',
+            teacher='head.fc',
+            loss=dict(
+                type='mmkd.LDRLDLoss',
+                alpha=10.5,
+                beta=7.0,
+                temperature=4.0,
+                topk=7))
+    ])
