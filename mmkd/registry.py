@@ -17,6 +17,16 @@ from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import \
     OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
+from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
+from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
+from mmengine.registry import \
+    WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
 MODELS = Registry(
@@ -50,3 +60,22 @@ TRANSFORMS = Registry(
 METRICS = Registry(
     'metric', parent=MMENGINE_METRICS, scope='mmkd',
     locations=['mmkd.evaluation'])
+
+# Registries mmkd adds nothing to yet: children all the same, so that a run
+# in the `mmkd` default scope (classification, regression) finds mmengine's
+# optimizers, schedulers, loggers and visualizers without a scope warning.
+OPTIMIZERS = Registry(
+    'optimizer', parent=MMENGINE_OPTIMIZERS, scope='mmkd')
+PARAM_SCHEDULERS = Registry(
+    'parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, scope='mmkd')
+EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope='mmkd')
+LOG_PROCESSORS = Registry(
+    'log processor', parent=MMENGINE_LOG_PROCESSORS, scope='mmkd')
+VISUALIZERS = Registry(
+    'visualizer', parent=MMENGINE_VISUALIZERS, scope='mmkd')
+VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS,
+                       scope='mmkd')
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='mmkd')
+WEIGHT_INITIALIZERS = Registry(
+    'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope='mmkd')
+TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, scope='mmkd')

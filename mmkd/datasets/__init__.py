@@ -6,3 +6,4 @@ from .mnist import MNIST  # noqa: F401
 from .synthetic import *  # noqa: F401,F403
 from .noise_seed_dataset import NoiseSeedDataset  # noqa: F401
 from .tabular_regression import TabularRegressionDataset  # noqa: F401
+from .image_folder import ImageFolder  # noqa: F401

@@ -5,16 +5,15 @@
 # top-1 77.01 (logit-standardization-KD README).
 _base_ = ['./dkd_resnet32x4_resnet8x4_cifar100.py']
 
-model = dict(
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.DKDLoss',
-                alpha=1.0,
-                beta=8.0,
-                temperature=2.0,
-                loss_weight=9.0,
-                logit_standardization=True))
-    ])
+model = dict(distill=[
+    dict(
+        student='head.fc',
+        teacher='head.fc',
+        loss=dict(
+            type='mmkd.DKDLoss',
+            alpha=1.0,
+            beta=8.0,
+            temperature=2.0,
+            loss_weight=9.0,
+            logit_standardization=True))
+])

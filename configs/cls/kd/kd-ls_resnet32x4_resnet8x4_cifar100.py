@@ -4,14 +4,13 @@
 # 0.1 CE + 9 KD. Published top-1 76.62 (logit-standardization-KD README).
 _base_ = ['./kd_resnet32x4_resnet8x4_cifar100.py']
 
-model = dict(
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.KDLoss',
-                temperature=2.0,
-                loss_weight=9.0,
-                logit_standardization=True))
-    ])
+model = dict(distill=[
+    dict(
+        student='head.fc',
+        teacher='head.fc',
+        loss=dict(
+            type='mmkd.KDLoss',
+            temperature=2.0,
+            loss_weight=9.0,
+            logit_standardization=True))
+])

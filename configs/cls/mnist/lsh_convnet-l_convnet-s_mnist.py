@@ -1,12 +1,12 @@
 # LSH feature mimicking, LSHL2 (Wang, Ge and Wu, arXiv 2011.01424;
-# METHODS.md section 2) on the MNIST benchmark, convnet-l -> convnet-xs:
-# the student's 8-d penultimate feature, mapped to the teacher's 128-d by
+# METHODS.md section 2) on the MNIST benchmark, convnet-l -> convnet-s:
+# the student's 16-d penultimate feature, mapped to the teacher's 128-d by
 # a linear connector (the paper's feat_fc), mimics the teacher's with
 # L2 + LSH: 32 x 128 bits, W ~ N(0, std(teacher fc weights)^2), median
 # bias (LSHMedianBiasHook), beta 6, averaged over the samples the
 # teacher classifies correctly; CE weight 1.
 # Train the teacher first: configs/cls/mnist/convnet-l_mnist.py.
-_base_ = ['./convnet-xs_mnist.py']
+_base_ = ['./convnet-s_mnist.py']
 
 model = dict(
     _delete_=True,
@@ -21,7 +21,7 @@ model = dict(
             teacher='head.pre_logits',
             teacher_logits='head.fc',
             connector=dict(
-                type='mmkd.LinearConnector', in_features=8, out_features=128),
+                type='mmkd.LinearConnector', in_features=16, out_features=128),
             loss=dict(
                 type='mmkd.LSHLoss',
                 in_channels=128,

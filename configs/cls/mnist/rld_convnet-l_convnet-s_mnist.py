@@ -1,7 +1,7 @@
-# DKD (Zhao et al., CVPR 2022) on the MNIST benchmark, convnet-l ->
-# convnet-xs: alpha 1, beta 8, T 4, CE weight 1.
+# RLD (Sun et al., ICCV 2025; METHODS.md section 3) on the MNIST benchmark,
+# convnet-l -> convnet-s: alpha 1, beta 8, T 4, Ta 1, CE weight 1.
 # Train the teacher first: configs/cls/mnist/convnet-l_mnist.py.
-_base_ = ['./convnet-xs_mnist.py']
+_base_ = ['./convnet-s_mnist.py']
 
 model = dict(
     _delete_=True,
@@ -15,7 +15,11 @@ model = dict(
             student='head.fc',
             teacher='head.fc',
             loss=dict(
-                type='mmkd.DKDLoss', alpha=1.0, beta=8.0, temperature=4.0))
+                type='mmkd.RLDLoss',
+                alpha=1.0,
+                beta=8.0,
+                temperature=4.0,
+                scd_temperature=1.0))
     ])
 # DKD/RLD ramp the distillation weight up over 20 of 240 epochs; here
 # over the first of 12 epochs (125 iterations)

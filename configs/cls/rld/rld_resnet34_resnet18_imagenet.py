@@ -1,0 +1,26 @@
+# RLD (Sun et al., ICCV 2025; METHODS.md section 3): ResNet-34 -> ResNet-18
+# on ImageNet, the public-code ImageNet recipe: alpha 1, beta 0.5, T 1,
+# Ta 1, CE weight 1, 1-epoch warm-up. Published top-1 71.91.
+# Train (or convert) the teacher first: python tools/train.py
+#     configs/cls/imagenet/resnet34_imagenet.py
+_base_ = ['../imagenet/resnet18_imagenet.py']
+
+model = dict(
+    _delete_=True,
+    type='mmkd.SingleTeacherDistiller',
+    student=_base_.model,
+    teacher=dict(
+        config='configs/cls/imagenet/resnet34_imagenet.py',
+        checkpoint='work_dirs/resnet34_imagenet/epoch_100.pth'),
+    distill=[
+        dict(
+            student='head.fc',
+            teacher='head.fc',
+            loss=dict(
+                type='mmkd.RLDLoss',
+                alpha=1.0,
+                beta=0.5,
+                temperature=1.0,
+                scd_temperature=1.0))
+    ])
+custom_hooks = [dict(type='mmkd.DistillWeightScheduleHook', warmup_epochs=1)]
