@@ -122,7 +122,7 @@ def teacher_job(job):
     existing checkpoint."""
     ckpt, seed = job
     from mmkd.apis import build_runner, prepare_test_cfg
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     cfg = _load(osp.join(CONFIG_DIR, TEACHER))
     _quiet(cfg, seed)
     trained = not osp.isfile(ckpt)
@@ -139,14 +139,15 @@ def teacher_job(job):
         cfg.experiment_name = f'teacher_eval_{uuid.uuid4().hex[:8]}'
         acc = float(build_runner(cfg).test()[METRIC])
     return dict(method='teacher', seed=seed, acc=acc, trained=trained,
-                seconds=time.perf_counter() - start)
+                seconds=time.perf_counter() - start,
+                cpu=time.process_time() - cpu)
 
 
 def student_job(job):
     """(method, seed, epochs, teacher checkpoint, work_dir, keep) ->
     result."""
     method, seed, epochs, teacher_ckpt, work_dir, keep = job
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     cfg = _load(config_of(method))
     _quiet(cfg, seed)
     if epochs is not None:
@@ -159,7 +160,8 @@ def student_job(job):
     if not keep:
         shutil.rmtree(work_dir, ignore_errors=True)
     return dict(method=method, seed=seed, acc=acc,
-                seconds=time.perf_counter() - start)
+                seconds=time.perf_counter() - start,
+                cpu=time.process_time() - cpu)
 
 
 def mean_std(values):
@@ -175,10 +177,11 @@ def format_table(results, methods, seeds: int, teacher) -> str:
     base = by_method.get('student')
     base_mean = mean_std([r['acc'] for r in base])[0] if base else None
     lines = [
-        '| model | top-1 (%) | vs. student alone | time per run (s) |',
+        '| model | top-1 (%) | vs. student alone | time per run, wall / '
+        'CPU (s) |',
         '|---|---|---|---|',
         f'| teacher (convnet-l, 421,738 params) | {teacher["acc"]:.2f} | - '
-        f'| {teacher["seconds"]:.0f}'
+        f'| {teacher["seconds"]:.0f} / {teacher["cpu"]:.0f}'
         f'{"" if teacher["trained"] else " (eval only)"} |'
     ]
     for method in methods:
@@ -190,11 +193,12 @@ def format_table(results, methods, seeds: int, teacher) -> str:
         delta = '-' if method == 'student' or base_mean is None \
             else f'{mean - base_mean:+.2f}'
         secs = mean_std([r['seconds'] for r in runs])[0]
+        cpu = mean_std([r['cpu'] for r in runs])[0]
         label = METHODS[method]
         if method == 'student':
             label += ' (convnet-s, 6,806 params)'
         lines.append(f'| {label} | {mean:.2f}{spread} | {delta} | '
-                     f'{secs:.0f} |')
+                     f'{secs:.0f} / {cpu:.0f} |')
     lines.append('')
     lines.append(f'MNIST, 8,000 train / 2,000 val images of the official '
                  f'10k test split (split seed 0); top-1 on the val images '
@@ -204,7 +208,8 @@ def format_table(results, methods, seeds: int, teacher) -> str:
 
 def _report(res, done: int, total: int) -> None:
     print(f'[{done}/{total}] {res["method"]} seed {res["seed"]}: top-1 '
-          f'{res["acc"]:.2f} ({res["seconds"]:.1f} s)', flush=True)
+          f'{res["acc"]:.2f} ({res["seconds"]:.1f} s wall, {res["cpu"]:.1f} s '
+          'CPU)', flush=True)
 
 
 def main(argv=None):
@@ -233,7 +238,8 @@ def main(argv=None):
         print(f'[1/{total}] teacher '
               f'{"trained" if teacher["trained"] else "found"} '
               f'({teacher_ckpt}): top-1 {teacher["acc"]:.2f} '
-              f'({teacher["seconds"]:.1f} s)', flush=True)
+              f'({teacher["seconds"]:.1f} s wall, {teacher["cpu"]:.1f} s CPU)',
+              flush=True)
         jobs = [job(m, s) for s in seeds for m in distilled]
         for res in pool.imap_unordered(student_job, jobs):
             results.append(res)
@@ -242,11 +248,14 @@ def main(argv=None):
             results.append(res.get())
             _report(results[-1], len(results), total)
     wall = time.perf_counter() - wall
+    load = os.getloadavg()[1] if hasattr(os, 'getloadavg') else float('nan')
     print()
     print(format_table(results[1:], args.methods, args.seeds, teacher))
     print(f'\n{args.epochs or 12} student epochs, {len(seeds)} seed(s), '
           f'{args.workers} worker(s) x 1 thread; wall time {wall:.0f} s '
-          f'({wall / 60:.1f} min)')
+          f'({wall / 60:.1f} min); CPU time of all runs '
+          f'{sum(r["cpu"] for r in results):.0f} s; 5-min load average at the '
+          f'end {load:.1f} on {os.cpu_count()} cores')
 
 
 if __name__ == '__main__':
