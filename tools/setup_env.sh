@@ -75,7 +75,9 @@ fi
 
 # 4. mmkd itself, editable. Its dependencies are all in place by now;
 #    --no-deps keeps pip from re-resolving torch's own requirements.
-if $PY -c 'import mmkd, sys, pathlib; sys.exit(0 if pathlib.Path(mmkd.__file__).resolve().parents[1] == pathlib.Path.cwd().resolve() else 1)' 2>/dev/null; then
+# (checked from another directory: the repo root itself is importable)
+REPO=$(pwd)
+if (cd / && MMKD_SKIP_VERSION_CHECK=1 $PY -c 'import mmkd, sys, pathlib; sys.exit(0 if pathlib.Path(mmkd.__file__).resolve().parents[1] == pathlib.Path(sys.argv[1]).resolve() else 1)' "$REPO") 2>/dev/null; then
   say 'mmkd (editable) present'
 else
   say 'installing mmkd (editable)'

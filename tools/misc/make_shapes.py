@@ -12,8 +12,13 @@ as JSON. Running it again with the same arguments writes nothing.
 """
 import argparse
 import json
+import os.path as osp
+import sys
 
-from mmkd.datasets.synthetic import make_cityscapes_shapes, make_coco_shapes
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+
+from mmkd.datasets.synthetic import (  # noqa: E402
+    make_cityscapes_shapes, make_coco_shapes)
 
 _DEFAULTS = {
     'coco': dict(num_train=64, num_val=16, size=(128, 128)),

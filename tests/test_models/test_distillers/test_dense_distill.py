@@ -237,3 +237,39 @@ def test_resume_restores_connectors(retina_teacher, coco_shapes_root,
         torch.testing.assert_close(restored[k], v, rtol=0, atol=0)
     runner.train()  # and --resume runs on from epoch 1
     assert runner.epoch == 2
+
+
+def test_distiller_trains_under_mmengine_ddp_wrapper(retina_teacher,
+                                                     coco_shapes_root,
+                                                     tmp_path):
+    """One process, gloo on the CPU: the distiller under mmengine's
+    MMDistributedDataParallel (what tools/dist_train.sh uses) trains; the
+    teacher, outside the module tree, is not synchronised or trained."""
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.optim import build_optim_wrapper
+
+    from mmkd.apis import build_runner, prepare_train_cfg
+    cfg = det_distill_cfg(RETINA_DISTILL['pkd'], retina_teacher,
+                          coco_shapes_root, tmp_path)
+    runner = build_runner(prepare_train_cfg(cfg, work_dir=str(tmp_path)))
+    model = runner.model
+    dist.init_process_group('gloo', init_method='tcp://127.0.0.1:29561',
+                            rank=0, world_size=1)
+    try:
+        ddp = MMDistributedDataParallel(module=model, device_ids=None)
+        ddp_names = {n for n, _ in ddp.module.named_parameters()}
+        assert not any(n.startswith('teacher') for n in ddp_names)
+        optim = build_optim_wrapper(
+            ddp, dict(optimizer=dict(type='SGD', lr=0.01)))
+        batch = next(iter(runner.train_dataloader))
+        teacher_before = [p.clone() for p in model.teacher.parameters()]
+        conn = model.distill_entries[0].connectors[0].conv.weight
+        conn_before = conn.detach().clone()
+        log_vars = ddp.train_step(batch, optim_wrapper=optim)
+        assert 'distill.neck.loss' in log_vars
+        assert not torch.equal(conn.detach(), conn_before)
+        for p, q in zip(model.teacher.parameters(), teacher_before):
+            assert torch.equal(p, q)
+    finally:
+        dist.destroy_process_group()
