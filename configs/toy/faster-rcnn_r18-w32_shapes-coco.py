@@ -4,7 +4,7 @@
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     '../_base_/datasets/coco_shapes.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
+    '../_base_/schedules/shapes_det_12e.py',
     'mmdet::_base_/default_runtime.py'
 ]
 width = 32
@@ -35,18 +35,6 @@ model = dict(
         rcnn=dict(max_per_img=50)))
 
 max_epochs = 12
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-# small batches of small images: clip gradients (as mmdet's FCOS/ATSS
-# recipes do) so an early spike cannot blow the run up
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
-    clip_grad=dict(max_norm=10, norm_type=2))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=50),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[int(max_epochs * 0.75)], gamma=0.1)
-]
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
