@@ -14,4 +14,9 @@ from .engine.checkpoint_loading import install_safe_checkpoint_loading  # noqa: 
 
 install_safe_checkpoint_loading()
 
+# `_base_ = ['mmkd::akd/...']` resolves once mmkd is imported
+from .utils.config import register_config_package  # noqa: E402
+
+register_config_package()
+
 __all__ = ['__version__', 'version_info', 'check_versions']

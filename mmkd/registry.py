@@ -34,7 +34,7 @@ MODELS = Registry(
     locations=['mmkd.models'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope='mmkd',
-    locations=['mmkd.models'])
+    locations=['mmkd.models', 'mmkd.engine'])
 HOOKS = Registry(
     'hook', parent=MMENGINE_HOOKS, scope='mmkd',
     locations=['mmkd.engine'])
@@ -60,6 +60,9 @@ TRANSFORMS = Registry(
 METRICS = Registry(
     'metric', parent=MMENGINE_METRICS, scope='mmkd',
     locations=['mmkd.evaluation'])
+RUNNERS = Registry(
+    'runner', parent=MMENGINE_RUNNERS, scope='mmkd',
+    locations=['mmkd.engine'])
 
 # Registries mmkd adds nothing to yet: children all the same, so that a run
 # in the `mmkd` default scope (classification, regression) finds mmengine's
@@ -75,7 +78,6 @@ VISUALIZERS = Registry(
     'visualizer', parent=MMENGINE_VISUALIZERS, scope='mmkd')
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS,
                        scope='mmkd')
-RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='mmkd')
 WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope='mmkd')
 TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, scope='mmkd')

@@ -1,25 +1,61 @@
 # Copyright (c) mmkd contributors. All rights reserved.
+"""Shared fixtures.
+
+Real data sets (MNIST, the regression CSVs) are found through
+``$MMKD_DATA_ROOT`` (:mod:`mmkd.utils.data_root`). A test that needs one is
+marked ``@pytest.mark.real_data('mnist')``; where the data set is missing
+it is skipped with a message saying how to get it, and the skipped tests
+are listed at the end of the run. ``MMKD_REQUIRE_DATA=1`` (set by
+``.ci/run``) turns those skips into failures, so CI never skips them.
+"""
 import os.path as osp
 import sys
 
 import pytest
 
 REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-SHARED_DATA = osp.abspath(osp.join(REPO_ROOT, '..', 'shared', 'data'))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+
+from real_data_utils import MISSING_MARK, REQUIRE_DATA_ENV, real_data  # noqa
+
+from mmkd.utils.data_root import HOW_TO_GET_DATA, data_root  # noqa: E402
+
+_skipped_for_data = []
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'real_data(name): the test reads the real data set '
+        '$MMKD_DATA_ROOT/<name>; skipped where it is missing')
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers(name='real_data'):
+        for name in mark.args:
+            real_data(name)
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and MISSING_MARK in str(report.longrepr):
+        _skipped_for_data.append(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _skipped_for_data:
+        return
+    terminalreporter.section('tests skipped: real data sets missing')
+    for nodeid in _skipped_for_data:
+        terminalreporter.write_line(f'SKIPPED {nodeid}')
+    terminalreporter.write_line(
+        f'{len(_skipped_for_data)} tests need the real data sets under '
+        f'{data_root()}: {HOW_TO_GET_DATA}. ({REQUIRE_DATA_ENV}=1 makes '
+        'these skips failures; .ci/run sets it.)')
 
 
 @pytest.fixture(scope='session')
 def repo_root():
     return REPO_ROOT
-
-
-@pytest.fixture(scope='session')
-def shared_data():
-    if not osp.isdir(SHARED_DATA):
-        pytest.fail(f'the shared data folder {SHARED_DATA} is missing')
-    return SHARED_DATA
 
 
 @pytest.fixture(scope='session')

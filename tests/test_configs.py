@@ -44,6 +44,11 @@ def test_configs_found():
 def test_config_builds(config, tmp_path_factory):
     cfg = load_config(osp.join(REPO, config))
     model_cfg = cfg.model
+    if str(model_cfg.get('type', '')).endswith('Distiller'):
+        # the wiring comes with the config (configs/_base_/mmkd_runtime.py):
+        # any tools/train.py builds mmkd's runner and its hooks
+        assert cfg.get('runner_type') == 'mmkd.DistillRunner'
+        assert 'mmkd' in cfg.get('custom_imports', {}).get('imports', [])
     teacher = model_cfg.get('teacher')
     if isinstance(teacher, dict) and 'checkpoint' in teacher:
         tmp = str(tmp_path_factory.getbasetemp())

@@ -3,6 +3,7 @@
 evaluate with the real metrics; resume reproduces an uninterrupted run."""
 import copy
 
+import pytest
 import torch
 
 from dense_utils import load, seg_size, shrink_det_cfg, shrink_seg_cfg, train
@@ -41,15 +42,21 @@ def test_pspnet_toy_trains_and_evaluates(cityscapes_shapes_root, tmp_path):
     assert 0.0 <= metrics['aAcc'] <= 100.0
 
 
+@pytest.mark.parametrize('workers', [0, 1], ids=['main-process', 'worker'])
 def test_resume_at_epoch_boundary_matches_uninterrupted(coco_shapes_root,
-                                                        tmp_path):
+                                                        tmp_path, workers):
     """Stop after epoch 1 and resume: the weights after epoch 2 are exactly
-    those of an uninterrupted 2-epoch run (same seed, deterministic CPU;
-    random flip off, since mmengine does not restore numpy's stream)."""
+    those of an uninterrupted 2-epoch run (same seed, deterministic CPU),
+    with random flips on: drawn in the main process (num_workers=0, whose
+    random states the checkpoint carries) or in one persistent data-loader
+    worker (reseeded per epoch from the seed)."""
     base = shrink_det_cfg(
         load('configs/toy/retinanet_r18-w32_shapes-coco.py'),
-        coco_shapes_root, str(tmp_path / 'full'), max_epochs=2,
-        random_flip=False)
+        coco_shapes_root, str(tmp_path / 'full'), max_epochs=2)
+    assert any(t['type'] == 'RandomFlip'
+               for t in base.train_dataloader.dataset.pipeline)
+    base.train_dataloader.num_workers = workers
+    base.train_dataloader.persistent_workers = workers > 0
     full = train(copy.deepcopy(base)).model.state_dict()
 
     part = copy.deepcopy(base)

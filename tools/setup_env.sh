@@ -4,7 +4,7 @@
 #   torch 2.13.0 (CPU wheel; only when no torch is installed; never a CUDA
 #   build, never torchvision), mmcv 2.1.0 compiled with its CPU ops (pip's
 #   wheel cache makes a rebuild instant), mmengine 0.10.7, mmdet 3.3.0,
-#   mmsegmentation 1.2.2 and mmkd itself (editable).
+#   mmsegmentation 1.2.2, mmkd itself (editable) and openmim 0.3.9.
 #
 # Every step checks first and skips what is already in place.
 set -euo pipefail
@@ -82,6 +82,18 @@ if (cd / && MMKD_SKIP_VERSION_CHECK=1 $PY -c 'import mmkd, sys, pathlib; sys.exi
 else
   say 'installing mmkd (editable)'
   $PIP install $PIP_FLAGS --no-deps --no-build-isolation -e .
+fi
+
+# 5. openmim 0.3.9 (`mim train`, one of the launchers the tests run). Its own
+#    dependency tree (opendatalab -> openxlab) would pin setuptools 60,
+#    numpy 2 and an old requests, breaking the stack above: installed
+#    without it, plus exactly what `mim train` imports.
+if dist_is openmim 0.3.9 && $PY -c 'import mim' 2>/dev/null; then
+  say 'openmim 0.3.9 present'
+else
+  say 'installing openmim 0.3.9 (without its dependency tree)'
+  $PIP install $PIP_FLAGS --no-deps 'openmim==0.3.9' model-index \
+    ordered-set markdown tabulate 'pandas<2.3' pytz tzdata
 fi
 
 $PY - <<'PYEOF'

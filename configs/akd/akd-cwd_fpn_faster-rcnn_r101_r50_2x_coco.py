@@ -3,7 +3,8 @@
 # uncertainty. Target (METHODS.md, AvatarKD README):
 #   Faster R-CNN R101 (39.8) -> R50 2x (38.4): AKD 40.9 box AP
 # student
-_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py']
+_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint (mmdet model zoo)
 teacher = dict(
     config='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py',

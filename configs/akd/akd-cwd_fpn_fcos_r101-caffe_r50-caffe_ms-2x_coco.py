@@ -3,7 +3,8 @@
 # uncertainty. Target (METHODS.md, AvatarKD README):
 #   FCOS R101 (40.8) -> R50 (38.5): AKD 42.9 box AP
 # student
-_base_ = ['mmdet::fcos/fcos_r50-caffe_fpn_gn-head_ms-640-800-2x_coco.py']
+_base_ = ['mmdet::fcos/fcos_r50-caffe_fpn_gn-head_ms-640-800-2x_coco.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint (mmdet model zoo)
 teacher = dict(
     config='mmdet::fcos/fcos_r101-caffe_fpn_gn-head_ms-640-800-2x_coco.py',

@@ -3,7 +3,8 @@
 # uncertainty. Target (METHODS.md, AvatarKD README):
 #   RepPoints X101-DCN (44.2) -> R50 2x (38.6): AKD 42.8 box AP
 # student
-_base_ = ['mmdet::reppoints/reppoints-moment_r50_fpn-gn_head-gn_2x_coco.py']
+_base_ = ['mmdet::reppoints/reppoints-moment_r50_fpn-gn_head-gn_2x_coco.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint (mmdet model zoo)
 teacher = dict(
     config='mmdet::reppoints/reppoints-moment_x101-dconv-c3-c5_fpn-gn_head-gn_2x_coco.py',

@@ -3,7 +3,8 @@
 # uncertainty. Target (METHODS.md, AvatarKD README):
 #   RetinaNet X101 (41.0) -> R50 2x (37.4): AKD 41.5 box AP
 # student
-_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py']
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint (mmdet model zoo)
 teacher = dict(
     config='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',

@@ -2,7 +2,8 @@
 # segmentation logits: 8 dropout avatars (p = 0.1), per-channel uncertainty.
 # Target (METHODS.md): DeepLabV3 R101 -> R18; AKD: up to +1.83 mIoU over the base (abstract)
 # student
-_base_ = ['mmseg::deeplabv3/deeplabv3_r18-d8_4xb2-80k_cityscapes-512x1024.py']
+_base_ = ['mmseg::deeplabv3/deeplabv3_r18-d8_4xb2-80k_cityscapes-512x1024.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint (mmseg model zoo)
 teacher = dict(
     config='mmseg::deeplabv3/deeplabv3_r101-d8_4xb2-80k_cityscapes-512x1024.py',

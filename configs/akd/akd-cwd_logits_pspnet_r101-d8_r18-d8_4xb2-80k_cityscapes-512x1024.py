@@ -2,7 +2,8 @@
 # segmentation logits: 8 dropout avatars (p = 0.1), per-channel uncertainty.
 # Target (METHODS.md): PSPNet R101 (79.76) -> R18 (74.87); CWD alone 75.54 mIoU; AKD: up to +1.83 mIoU over the base (abstract)
 # student
-_base_ = ['mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py']
+_base_ = ['mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint (mmseg model zoo)
 teacher = dict(
     config='mmseg::pspnet/pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py',

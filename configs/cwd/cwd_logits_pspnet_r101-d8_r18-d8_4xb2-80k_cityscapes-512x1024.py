@@ -1,7 +1,8 @@
 # CWD (Shu et al., ICCV 2021) on the segmentation logits.
 # Target (METHODS.md): PSPNet R101 (79.76) -> R18 (74.87): 75.54 mIoU.
 # student
-_base_ = ['mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py']
+_base_ = ['mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint (mmseg model zoo)
 teacher = dict(
     config='mmseg::pspnet/pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py',

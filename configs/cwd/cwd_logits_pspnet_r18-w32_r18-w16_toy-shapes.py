@@ -3,7 +3,8 @@
 # Train the teacher first:
 #   python tools/train.py configs/toy/pspnet_r18-w32_shapes-cityscapes.py
 # student
-_base_ = ['../toy/pspnet_r18-w16_shapes-cityscapes.py']
+_base_ = ['../toy/pspnet_r18-w16_shapes-cityscapes.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint
 teacher = dict(
     config='{{fileDirname}}/../toy/pspnet_r18-w32_shapes-cityscapes.py',

@@ -2,7 +2,8 @@
 # the ground-truth boxes), one set of FGD blocks per level.
 # Target (METHODS.md): RetinaNet X101 (41.0) -> R50 2x: 40.7 AP.
 # student
-_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py']
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint (mmdet model zoo)
 teacher = dict(
     config='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',
@@ -21,3 +22,5 @@ model = dict(
                        alpha_fgd=1e-3, beta_fgd=5e-4, gamma_fgd=5e-4,
                        lambda_fgd=5e-6))
     ])
+# the published recipe clips gradients (max norm 35)
+optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))

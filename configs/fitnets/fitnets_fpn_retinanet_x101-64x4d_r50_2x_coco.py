@@ -1,7 +1,8 @@
 # FitNets (Romero et al., ICLR 2015) hints on the five FPN levels: MSE after
 # a learnable 1x1-conv + BN connector per level.
 # student
-_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py']
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint (mmdet model zoo)
 teacher = dict(
     config='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',

@@ -6,7 +6,8 @@
 # Published on VOC07 (R101 83.6 -> R50 82.0): LSHL2 83.0 mAP. This config is
 # COCO and has not been reproduced here.
 # student
-_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py']
+_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint (mmdet model zoo, 39.8 box AP)
 teacher = dict(
     config='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py',
@@ -26,6 +27,9 @@ model = dict(
              # boxes
              teacher_input_from_student=dict(
                  module='roi_head.bbox_roi_extractor', arg=1),
+             # post-ReLU, as the authors' torchvision box head gives it
+             # (mmdet's shared_fcs.1 is the bare linear layer)
+             act_cfg=dict(type='ReLU'),
              loss=dict(
                  type='mmkd.LSHLoss',
                  in_channels=1024,

@@ -4,7 +4,8 @@
 # RoIs, LSHL2 with 4 x 512 hash bits. Train the teacher first:
 #   python tools/train.py configs/toy/faster-rcnn_r18-w64_shapes-coco.py
 # student
-_base_ = ['../toy/faster-rcnn_r18-w32_shapes-coco.py']
+_base_ = ['../toy/faster-rcnn_r18-w32_shapes-coco.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint
 teacher = dict(
     config='{{fileDirname}}/../toy/faster-rcnn_r18-w64_shapes-coco.py',
@@ -21,6 +22,9 @@ model = dict(
              # the teacher's box head runs on the student's sampled RoIs
              teacher_input_from_student=dict(
                  module='roi_head.bbox_roi_extractor', arg=1),
+             # post-ReLU, as the authors' torchvision box head gives it
+             # (mmdet's shared_fcs.1 is the bare linear layer)
+             act_cfg=dict(type='ReLU'),
              connector=dict(type='mmkd.LinearConnector', in_features=256,
                             out_features=512),
              loss=dict(

@@ -1,11 +1,14 @@
 # Toy LSH feature mimicking: RetinaNet R18-w64 -> R18-w32 on the synthetic
-# shapes set, per position of the last cls-branch conv of the head on each
-# of the five FPN levels (64 -> 128 channels through a 1x1 conv connector,
-# the per-position feat_fc), LSHL2 with 4 x 128 hash bits. Train the
-# teacher first:
+# shapes set, on the last cls-branch conv of the head over the five FPN
+# levels (64 -> 128 channels through a 1x1 conv connector, the per-position
+# feat_fc), in the authors' RetinaNet form as the COCO config: 3 x 3
+# neighbourhoods (1152-d), one mean over all levels, positions whose anchors
+# are all ignored left out; LSHL2 with 4096 hash bits. Train the teacher
+# first:
 #   python tools/train.py configs/toy/retinanet_r18-w64_shapes-coco.py
 # student
-_base_ = ['../toy/retinanet_r18-w32_shapes-coco.py']
+_base_ = ['../toy/retinanet_r18-w32_shapes-coco.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint
 teacher = dict(
     config='{{fileDirname}}/../toy/retinanet_r18-w64_shapes-coco.py',
@@ -26,7 +29,10 @@ model = dict(
                  type='mmkd.LSHLoss',
                  in_channels=128,
                  mode='lshl2',
-                 num_bits=512,
+                 unfold=3,
+                 level_reduction='mean',
+                 anchor_mask_head='bbox_head',
+                 num_bits=4096,
                  std_from='bbox_head.retina_cls.weight',
                  bias='median',
                  loss_weight=7))

@@ -3,7 +3,8 @@
 # per level). Train the teacher first:
 #   python tools/train.py configs/toy/retinanet_r18-w64_shapes-coco.py
 # student
-_base_ = ['../toy/retinanet_r18-w32_shapes-coco.py']
+_base_ = ['../toy/retinanet_r18-w32_shapes-coco.py',
+          '../_base_/mmkd_runtime.py']
 # teacher: config + checkpoint
 teacher = dict(
     config='{{fileDirname}}/../toy/retinanet_r18-w64_shapes-coco.py',

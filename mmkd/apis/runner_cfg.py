@@ -7,7 +7,15 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-DISTILL_HOOKS = ('mmkd.DistillCheckpointHook', 'mmkd.DistillCheckHook')
+from mmkd.utils.annotation_check import check_annotation_files
+from mmkd.utils.data_root import HOW_TO_GET_DATA, expand_data_root
+
+# what every run through tools/train.py gets, distiller or not: atomic
+# checkpoints, a resume that never starts from a broken file, and random
+# states that make an epoch-boundary resume exact
+RUN_STATE_HOOKS = ('mmkd.CheckpointIntegrityHook', 'mmkd.RandomStateHook')
+DISTILL_HOOKS = ('mmkd.DistillCheckpointHook',
+                 'mmkd.DistillCheckHook') + RUN_STATE_HOOKS
 
 
 def is_distill_cfg(cfg: Config) -> bool:
@@ -35,11 +43,13 @@ def check_data_roots(cfg: Config, loaders: Tuple[str, ...]) -> None:
             continue
         for ds in _iter_datasets(loader_cfg.get('dataset', {})):
             root = ds.get('data_root')
-            if root and not osp.isdir(root):
+            path = expand_data_root(root)
+            if root and not osp.isdir(path):
+                hint = f' ({HOW_TO_GET_DATA})' if path != root else ''
                 raise FileNotFoundError(
                     f'{loader}: data_root {root!r} does not exist '
-                    f'(resolved to {osp.abspath(root)}). Put the data set '
-                    'there or set another root with --cfg-options '
+                    f'(resolved to {osp.abspath(path)}){hint}. Put the data '
+                    'set there or set another root with --cfg-options '
                     f'{loader}.dataset.data_root=PATH; the synthetic sets '
                     'are made by `python tools/misc/make_shapes.py`.')
 
@@ -51,6 +61,17 @@ def _work_dir(cfg: Config, config_path, work_dir: Optional[str]) -> str:
         return cfg.work_dir
     name = osp.splitext(osp.basename(str(config_path or 'mmkd')))[0]
     return osp.join('./work_dirs', name)
+
+
+DEFAULT_RUNNER = 'mmkd.DistillRunner'
+
+
+def set_default_runner(cfg: Config) -> None:
+    """``runner_type='mmkd.DistillRunner'`` unless the config names a
+    runner: distillation hooks, and multi-process runs with or without CUDA
+    (:mod:`mmkd.engine.runner`)."""
+    if not cfg.get('runner_type'):
+        cfg.runner_type = DEFAULT_RUNNER
 
 
 def prepare_train_cfg(cfg: Config,
@@ -76,14 +97,22 @@ def prepare_train_cfg(cfg: Config,
                                     'not exist')
         cfg.resume = True
         cfg.load_from = resume
+    set_default_runner(cfg)
     if is_distill_cfg(cfg):
-        hooks = list(cfg.get('custom_hooks', []) or [])
-        present = {str(h.get('type')).split('.')[-1] for h in hooks}
-        for hook in DISTILL_HOOKS:
-            if hook.split('.')[-1] not in present:
-                hooks.append(dict(type=hook))
-        cfg.custom_hooks = hooks
+        # configs that inherit configs/_base_/mmkd_runtime.py get these from
+        # mmkd.DistillRunner; this covers configs written without that base
+        # (or with another runner_type). Idempotent: no hook twice.
+        from mmkd.engine.runner import with_distill_hooks
+        cfg.custom_hooks = with_distill_hooks(cfg.get('custom_hooks'))
+    else:  # a plain model (e.g. a teacher): the run-state hooks only
+        from mmkd.engine.runner import hook_type_name
+        hooks = list(cfg.get('custom_hooks') or [])
+        present = {hook_type_name(h) for h in hooks}
+        cfg.custom_hooks = hooks + [
+            dict(type=h) for h in RUN_STATE_HOOKS
+            if h.split('.')[-1] not in present]
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
+    check_annotation_files(cfg, ('train_dataloader', 'val_dataloader'))
     return cfg
 
 
@@ -95,6 +124,7 @@ def prepare_test_cfg(cfg: Config,
                      launcher: str = 'none') -> Config:
     """Test config: the checkpoint is loaded into the student's keys."""
     cfg.launcher = launcher
+    set_default_runner(cfg)
     cfg.work_dir = _work_dir(cfg, config_path, work_dir)
     if checkpoint is not None:
         if '://' not in checkpoint and not osp.isfile(checkpoint):
@@ -109,6 +139,7 @@ def prepare_test_cfg(cfg: Config,
         vis.draw = True
         vis.test_out_dir = show_dir
     check_data_roots(cfg, ('test_dataloader', ))
+    check_annotation_files(cfg, ('test_dataloader', ))
     return cfg
 
 

@@ -8,6 +8,8 @@ from typing import Tuple
 import numpy as np
 
 from mmkd.registry import DATASETS
+from mmkd.utils.data_root import (DATA_ROOT_ENV, HOW_TO_GET_DATA,
+                                  expand_data_root)
 from .in_memory_cls_dataset import InMemoryClsDataset
 
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
@@ -64,7 +66,9 @@ class MNIST(InMemoryClsDataset):
     ``'val'``, the others ``'train'``; both keep the file order.
 
     Args:
-        data_root (str): directory holding the IDX files.
+        data_root (str): directory holding the IDX files; a leading
+            ``${MMKD_DATA_ROOT}`` is the real-data folder
+            (:mod:`mmkd.utils.data_root`).
         source (str): which official files to read, ``'t10k'`` (10,000
             test images) or ``'train'`` (60,000). Defaults to ``'t10k'``.
         split (str): ``'all'`` (every image of ``source``), ``'train'`` or
@@ -97,6 +101,7 @@ class MNIST(InMemoryClsDataset):
                 f'num_val must be a positive int, got {num_val!r}')
         self.source, self.split = source, split
         self.num_val, self.split_seed = num_val, split_seed
+        data_root = expand_data_root(data_root)
         self.img_file = self._find_file(data_root, 'images-idx3-ubyte')
         self.label_file = self._find_file(data_root, 'labels-idx1-ubyte')
         super().__init__(data_root=data_root, **kwargs)
@@ -113,7 +118,8 @@ class MNIST(InMemoryClsDataset):
         raise FileNotFoundError(
             f'MNIST: {name} (or {name}.gz) not found in data_root '
             f'{str(data_root)!r}; it must hold the official IDX files '
-            f'{expected}.')
+            f'{expected}. For the configs\' ${{{DATA_ROOT_ENV}}}/mnist: '
+            f'{HOW_TO_GET_DATA}.')
 
     def split_indices(self, num_samples: int) -> np.ndarray:
         """Indices of ``self.split`` among ``num_samples`` images."""

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mmkd.registry import DATASETS
+from mmkd.utils.data_root import HOW_TO_GET_DATA, expand_data_root
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[float], float]
 
@@ -104,7 +105,8 @@ def read_regression_csv(
         ``(N, D)`` and ``y`` of shape ``(N,)`` (float64 copies).
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'regression CSV not found: {path}')
+        raise FileNotFoundError(f'regression CSV not found: {path} (for '
+                                f'the configs: {HOW_TO_GET_DATA})')
     names, data = _read_csv(osp.abspath(path), header, os.stat(path).st_mtime)
     if len(names) < 2:
         raise ValueError(f'{path}: need at least one feature column and a '
@@ -183,7 +185,9 @@ class TabularRegressionDataset(Dataset):
 
     Args:
         ann_file (str): the CSV, relative to ``data_root`` unless absolute.
-        data_root (str): folder of ``ann_file``. Defaults to ''.
+        data_root (str): folder of ``ann_file``; a leading
+            ``${MMKD_DATA_ROOT}`` is the real-data folder
+            (:mod:`mmkd.utils.data_root`). Defaults to ''.
         split (str): ``'train'``, ``'val'`` or ``'test'``.
         header (str | bool): ``'infer'``, ``True`` or ``False``.
         target (int | str): target column by index or name; default last.
@@ -210,6 +214,7 @@ class TabularRegressionDataset(Dataset):
         if split not in self.SPLITS:
             raise ValueError(f'split must be one of {self.SPLITS}, got '
                              f'{split!r}')
+        data_root = expand_data_root(data_root)
         path = ann_file if osp.isabs(ann_file) else osp.join(
             data_root, ann_file)
         x, y, feature_names, target_name = read_regression_csv(

@@ -99,12 +99,30 @@ def _wrap_loader(loader: Callable) -> Callable:
     return safe_loader
 
 
+# mmengine's own scheme loaders (public functions of
+# mmengine.runner.checkpoint) and the prefixes it registers them under
+_MMENGINE_SCHEMES = (
+    ('', 'load_from_local'),
+    (('http://', 'https://'), 'load_from_http'),
+    ('pavi://', 'load_from_pavi'),
+    ((r'(\S+\:)?s3://', r'(\S+\:)?petrel://'), 'load_from_ceph'),
+    (('modelzoo://', 'torchvision://'), 'load_from_torchvision'),
+    (('open-mmlab://', 'openmmlab://'), 'load_from_openmmlab'),
+    ('mmcls://', 'load_from_mmcls'),
+)
+
+
 def install_safe_checkpoint_loading() -> None:
-    """Wrap every scheme loader registered in mmengine's
-    :class:`CheckpointLoader` (local paths, http(s), open-mmlab://, ...) so
-    that it runs inside :func:`checkpoint_safe_globals`. Idempotent."""
-    for prefix, loader in list(CheckpointLoader._schemes.items()):
-        CheckpointLoader._schemes[prefix] = _wrap_loader(loader)
+    """Re-register each of mmengine's checkpoint schemes (local paths,
+    http(s), open-mmlab://, ...) through the public
+    ``CheckpointLoader.register_scheme`` with a loader that runs inside
+    :func:`checkpoint_safe_globals`. Idempotent."""
+    from mmengine.runner import checkpoint as mm_checkpoint
+    for prefixes, name in _MMENGINE_SCHEMES:
+        loader = getattr(mm_checkpoint, name, None)
+        if loader is not None:
+            CheckpointLoader.register_scheme(
+                prefixes, _wrap_loader(loader), force=True)
 
 
 def safe_torch_load(filename: str, map_location: Any = 'cpu') -> Any:

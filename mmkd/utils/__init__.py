@@ -1,7 +1,11 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 from .config import load_config
-from .version_check import (SUPPORTED_VERSIONS, IncompatibleVersionError,
+from .data_root import DATA_ROOT_ENV, data_root, expand_data_root
+from .version_check import (COMPATIBILITY, SUPPORTED_VERSIONS,
+                            IncompatibleVersionError, UntestedVersionWarning,
                             check_versions)
 
 __all__ = ['load_config', 'check_versions', 'SUPPORTED_VERSIONS',
-           'IncompatibleVersionError']
+           'COMPATIBILITY', 'IncompatibleVersionError',
+           'UntestedVersionWarning', 'DATA_ROOT_ENV', 'data_root',
+           'expand_data_root']

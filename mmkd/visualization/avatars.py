@@ -9,7 +9,6 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
 
-from mmkd.models.distillers.distill_entry import split_levels
 from mmkd.models.losses.avatar_loss import AvatarLoss
 
 
@@ -28,7 +27,7 @@ def prepare_image(model, cfg, img_path: str):
 
 
 def _avatar_loss(entry, level: int) -> AvatarLoss:
-    loss = entry._pick(entry.losses, level)
+    loss = entry.loss_for(level)
     if isinstance(loss, AvatarLoss):
         return loss
     # not an AKD entry: show what AKD's default avatars would be
@@ -47,10 +46,8 @@ def avatar_panels(model, inputs, data_samples, num_shown: int = 3) -> List:
                                              data_samples, mode='tensor')
     panels = []
     for entry in model.distill_entries:
-        s_levels = split_levels(student_out[entry.student_path],
-                                entry.student_index, entry.name)
-        t_levels = split_levels(teacher_out[entry.teacher_path],
-                                entry.teacher_index, entry.name)
+        s_levels = entry.student_levels(student_out)
+        t_levels = entry.teacher_levels(teacher_out)
         for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels)):
             loss = _avatar_loss(entry, i)
             avatars = loss.make_avatars(t_feat)  # N x B x C x H x W

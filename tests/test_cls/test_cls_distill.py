@@ -10,6 +10,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint
+from real_data_utils import real_data
 
 from mmkd.apis import build_runner, prepare_train_cfg
 from mmkd.utils import load_config
@@ -58,8 +59,8 @@ def small_cfg(path: str, work_dir: str, mnist_root: str):
 
 
 @pytest.fixture(scope='module')
-def mnist_root(shared_data):
-    return osp.join(shared_data, 'mnist')
+def mnist_root():
+    return real_data('mnist')
 
 
 @pytest.fixture(scope='module')

@@ -14,9 +14,9 @@ from torch.utils.data import DataLoader
 from mmkd.datasets import CIFAR100, MNIST
 from mmkd.registry import DATASETS
 from mmkd.structures import ClsDataSample
+from mmkd.utils import data_root
 
-MNIST_ROOT = (Path(__file__).resolve().parents[2] / '..' / 'shared' / 'data' /
-              'mnist')
+MNIST_ROOT = Path(data_root('mnist'))  # $MMKD_DATA_ROOT/mnist
 
 
 def decode_mnist_directly():
@@ -48,6 +48,7 @@ def write_idx(path, magic, array):
 
 
 # ---------------------------------------------------------------- MNIST
+@pytest.mark.real_data('mnist')
 def test_mnist_real_data_matches_direct_decode(mnist_direct):
     imgs, labels = mnist_direct
     ds = DATASETS.build(dict(type='mmkd.MNIST', data_root=str(MNIST_ROOT)))
@@ -65,6 +66,7 @@ def test_mnist_real_data_matches_direct_decode(mnist_direct):
     assert set(np.unique(labels)) == set(range(10))
 
 
+@pytest.mark.real_data('mnist')
 def test_mnist_seeded_split(mnist_direct):
     imgs, labels = mnist_direct
     train = MNIST(str(MNIST_ROOT), split='train')
@@ -229,6 +231,7 @@ def test_cifar100_label_out_of_range(tmp_path):
 
 
 # ----------------------------------------------------- end to end loading
+@pytest.mark.real_data('mnist')
 def test_mnist_dataloader_feeds_data_preprocessor():
     pipeline = [
         dict(type='mmkd.RandomCropPad', size=28, padding=2),

@@ -10,14 +10,15 @@ import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
+from real_data_utils import real_data
 
 from mmkd.engine.hooks import LSHMedianBiasHook
 from mmkd.models.losses import LSHLoss
 from mmkd.registry import MODELS
 from mmkd.structures import ClsDataSample
+from mmkd.utils import data_root
 
-MNIST_ROOT = (Path(__file__).resolve().parents[2] / '..' / 'shared' / 'data' /
-              'mnist')
+MNIST_ROOT = Path(data_root('mnist'))  # $MMKD_DATA_ROOT/mnist
 BATCH = 16
 MAX_BATCHES = 4
 PREPROCESSOR = dict(type='ImgDataPreprocessor', mean=[33.3], std=[78.6])
@@ -101,6 +102,7 @@ def _state(loss):
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
+    real_data('mnist')
     work_dir = tmp_path_factory.mktemp('lsh_hook')
     torch.manual_seed(0)
     teacher = MODELS.build(_classifier((4, 8), 16))
@@ -197,6 +199,7 @@ def test_resume_does_not_run_again(runs):
     assert not torch.allclose(-proj.median(0).values, feat.proj_bias)
 
 
+@pytest.mark.real_data('mnist')
 def test_progress_bar_shown(tmp_path, capsys):
     torch.manual_seed(0)
     teacher = MODELS.build(_classifier((4, 8), 16))

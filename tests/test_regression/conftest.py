@@ -5,14 +5,14 @@ import os.path as osp
 
 import pytest
 import torch
-from datafree_regression_utils import DATA_ROOT, runner_cfg
+from datafree_regression_utils import runner_cfg
+from real_data_utils import real_data
 
 
 @pytest.fixture(scope='session')
 def data_root():
-    if not osp.isdir(DATA_ROOT):
-        pytest.fail(f'the regression data folder {DATA_ROOT} is missing')
-    return DATA_ROOT
+    """$MMKD_DATA_ROOT/regression (skipped where missing)."""
+    return real_data('regression')
 
 
 @pytest.fixture(scope='session')

@@ -7,8 +7,10 @@ import uuid
 
 from mmengine.config import Config
 
+from mmkd.utils import data_root
+
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-DATA_ROOT = osp.abspath(osp.join(REPO, '..', 'shared', 'data', 'regression'))
+DATA_ROOT = data_root('regression')  # $MMKD_DATA_ROOT/regression
 CONFIG_DIR = osp.join(REPO, 'configs', 'datafree_regression')
 
 # A small slice of compactiv: 1000 rows, 400 for training.

@@ -2,28 +2,46 @@
 """Time and memory of a distillation config, part by part.
 
     python tools/analysis_tools/benchmark_distill.py CONFIG [--iters 10]
-        [--batch-size 2] [--img-size H W] [--device cpu|cuda]
-        [--avatars 1 4 8 16]
+        [--warmup 3] [--batch-size 2] [--img-size H W]
+        [--device cpu|cuda] [--threads T] [--clock wall|cpu]
+        [--avatars 1 4 8 16] [--chunk-size K [K ...]]
 
-Prints per-iteration time (median) and peak memory of
+Prints per-iteration time (median) and the peak memory of one step of
  (a) the student's own train step (forward, backward, SGD step),
  (b) the teacher's partial forward (stopped after the deepest distilled
      module),
  (c) the distillation train step (both, plus the losses),
-and the overhead ratio c / (a + b). Inputs are random images of the given
-size with random ground truth (boxes or label maps), so no data set is
-needed; the teacher keeps random weights (timing only). With ``--avatars``
-every AvatarLoss of the config is timed with each N, and every other entry
-loss is wrapped in AvatarLoss (AKD over the same base) to compare with the
-base loss alone.
+and the overhead ratio c / (a + b). With ``--avatars`` it compares instead
+the distillation step of variants of the config: the base losses alone
+(every AvatarLoss replaced by its base) and AKD with each N (every
+AvatarLoss set to N avatars, every other entry loss wrapped in AvatarLoss
+over it), once per ``--chunk-size`` value if given (set on every
+AvatarLoss).
+
+Inputs are random images of the given size with random ground truth
+(boxes or label maps), so no data set is needed; the teacher keeps random
+weights (timing only). The measured parts are timed interleaved (one
+iteration of each in turn, repeated), so that a change of the machine's
+load during the run hits all of them alike. ``--clock cpu`` times the
+CPU time of the process instead of the wall clock (CPU device only): on a
+machine shared with other jobs it counts this process's work, not the time
+it waited for a core (with one thread it equals the wall time of an idle
+machine; with more threads it also counts their spinning).
+
+Peak memory is that of one step above what was allocated when it started
+(the step's own activations, gradients and temporaries, not the models and
+optimiser state): on CUDA ``torch.cuda.max_memory_allocated()`` after
+``reset_peak_memory_stats()``; on the CPU the running sum of the tensor
+allocations and frees the torch profiler records during the step (the
+profiled step is an extra, untimed one).
 """
 import argparse
 import copy
 import os.path as osp
-import resource
 import statistics
 import sys
 import time
+from typing import Callable, Dict, List, Tuple
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
@@ -34,6 +52,8 @@ from mmengine.registry import DefaultScope  # noqa: E402
 import mmkd  # noqa: E402,F401
 from mmkd.registry import MODELS  # noqa: E402
 from mmkd.utils import load_config  # noqa: E402
+
+MiB = 2**20
 
 
 def parse_args():
@@ -46,11 +66,22 @@ def parse_args():
                         metavar=('H', 'W'))
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--avatars', type=int, nargs='*', default=None,
-                        help='AKD: time these numbers of avatars')
+                        help='AKD: compare these numbers of avatars with '
+                        'the base losses alone')
+    parser.add_argument('--chunk-size', type=int, nargs='+', default=None,
+                        help='AKD: chunk_size of every AvatarLoss (several: '
+                        'one variant per N and chunk size)')
     parser.add_argument('--threads', type=int, default=None)
-    return parser.parse_args()
+    parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
+                        help='time the wall clock or the process CPU time')
+    args = parser.parse_args()
+    if args.clock == 'cpu' and args.device.startswith('cuda'):
+        parser.error('--clock cpu times CPU work only; use the wall clock '
+                     'with --device cuda')
+    return args
 
 
+# ------------------------------------------------------------------ inputs
 def fake_batch(task: str, batch_size: int, img_size, num_classes: int,
                generator: torch.Generator):
     """A raw (un-preprocessed) batch with random images and ground truth."""
@@ -103,85 +134,175 @@ def default_img_size(cfg):
     return (512, 512)
 
 
-def timed(fn, iters, warmup, device):
-    sync = (torch.cuda.synchronize if device.startswith('cuda') else
-            (lambda: None))
-    for _ in range(warmup):
-        fn()
-    sync()
-    if device.startswith('cuda'):
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    if device.startswith('cuda'):
-        peak = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return statistics.median(times), peak
-
-
-def build(cfg, device):
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.teacher.checkpoint = None
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        model = MODELS.build(model_cfg)
-    model.to(device).train()
-    return model
-
-
-def measure(cfg, args, batch):
-    device = args.device
-    model = build(cfg, device)
-    student = model.student
-    data = model.data_preprocessor(batch, True)
-    inputs, samples = data['inputs'], data['data_samples']
-    plain_opt = build_optim_wrapper(
-        student, dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9)))
-    distill_opt = build_optim_wrapper(
-        model, dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9)))
-
-    def student_step():
-        losses = student(inputs, samples, mode='loss')
-        loss, _ = student.parse_losses(losses)
-        plain_opt.update_params(loss)
-
-    def teacher_forward():
-        model._teacher_outputs(inputs, samples)
-
-    def distill_step():
-        losses = model(inputs, samples, mode='loss')
-        loss, _ = model.parse_losses(losses)
-        distill_opt.update_params(loss)
-
-    rows = {}
-    for name, fn in (('a', student_step), ('b', teacher_forward),
-                     ('c', distill_step)):
-        rows[name] = timed(fn, args.iters, args.warmup, device)
-    return rows
-
-
-def with_avatars(cfg, num: int):
+# ----------------------------------------------------------------- configs
+def with_avatars(cfg, num: int, chunk_size=None):
+    """AKD with ``num`` avatars on every distill entry."""
     cfg = copy.deepcopy(cfg)
     for entry in cfg.model.distill:
-        loss = entry.loss
-        if str(loss.type).endswith('AvatarLoss'):
-            loss.num_avatars = num
-        else:
-            entry.loss = dict(type='mmkd.AvatarLoss', base=loss,
-                              num_avatars=num)
+        if not str(entry.loss.type).endswith('AvatarLoss'):
+            entry.loss = dict(type='mmkd.AvatarLoss', base=entry.loss)
+        entry.loss.num_avatars = num
+        if chunk_size is not None:
+            entry.loss.chunk_size = chunk_size
     return cfg
 
 
 def base_only(cfg):
+    """Every AvatarLoss replaced by its base loss."""
     cfg = copy.deepcopy(cfg)
     for entry in cfg.model.distill:
         if str(entry.loss.type).endswith('AvatarLoss'):
             entry.loss = entry.loss.base
     return cfg
+
+
+# ------------------------------------------------------ the measured parts
+def prepare(cfg, args, batch) -> dict:
+    """The distiller (random teacher weights, train mode), its
+    preprocessed inputs and one SGD optimiser wrapper per trained model:
+    what the part functions below need."""
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.teacher.checkpoint = None
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        model = MODELS.build(model_cfg)
+    model.to(args.device).train()
+    data = model.data_preprocessor(batch, True)
+    optim = dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9))
+    return dict(model=model,
+                inputs=data['inputs'],
+                samples=data['data_samples'],
+                student_optim=build_optim_wrapper(model.student, optim),
+                distill_optim=build_optim_wrapper(model, optim))
+
+
+def student_step(ctx: dict) -> Callable[[], None]:
+    """(a) the student's own train step."""
+    student = ctx['model'].student
+
+    def step():
+        losses = student(ctx['inputs'], ctx['samples'], mode='loss')
+        loss, _ = student.parse_losses(losses)
+        ctx['student_optim'].update_params(loss)
+
+    return step
+
+
+def teacher_forward(ctx: dict) -> Callable[[], None]:
+    """(b) the teacher's partial forward, as the distiller runs it."""
+    model = ctx['model']
+    return lambda: model._teacher_outputs(ctx['inputs'], ctx['samples'])
+
+
+def distill_step(ctx: dict) -> Callable[[], None]:
+    """(c) the distillation train step."""
+    model = ctx['model']
+
+    def step():
+        losses = model(ctx['inputs'], ctx['samples'], mode='loss')
+        loss, _ = model.parse_losses(losses)
+        ctx['distill_optim'].update_params(loss)
+
+    return step
+
+
+PARTS = {
+    'a': ('(a) student train step', student_step),
+    'b': ('(b) teacher partial forward', teacher_forward),
+    'c': ('(c) distillation train step', distill_step),
+}
+
+
+# -------------------------------------------------------------- measuring
+def synchronize(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def median_times(fns: Dict[str, Callable], iters: int, warmup: int,
+                 device: str, clock: str) -> Dict[str, float]:
+    """Median seconds per call of each function, timed interleaved."""
+    now = time.process_time if clock == 'cpu' else time.perf_counter
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(iters):
+        for name, fn in fns.items():
+            synchronize(device)
+            start = now()
+            fn()
+            synchronize(device)
+            times[name].append(now() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def cpu_step_peak(fn: Callable) -> int:
+    """Peak bytes of CPU tensor memory allocated during ``fn()`` above its
+    start: the running sum of the allocation (+) and free (-) events the
+    torch profiler records."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as p:
+        fn()
+    # the per-allocation events (with their times) are only in the kineto
+    # results; the FunctionEvent list folds them into their ops
+    events = sorted(
+        (e for e in p.profiler.kineto_results.events()
+         if e.name() == '[memory]' and e.device_type().name == 'CPU'),
+        key=lambda e: e.start_ns())
+    now = peak = 0
+    for event in events:
+        now += event.nbytes()
+        peak = max(peak, now)
+    return peak
+
+
+def step_peak(fn: Callable, device: str) -> float:
+    """Peak memory (MiB) of one call of ``fn`` above what was allocated
+    when it started."""
+    if not device.startswith('cuda'):
+        return cpu_step_peak(fn) / MiB
+    synchronize(device)
+    start = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    synchronize(device)
+    return (torch.cuda.max_memory_allocated() - start) / MiB
+
+
+def measure(fns: Dict[str, Callable],
+            args) -> Dict[str, Tuple[float, float]]:
+    """``{name: (median seconds, peak MiB)}`` of each function."""
+    times = median_times(fns, args.iters, args.warmup, args.device,
+                         args.clock)
+    return {name: (times[name], step_peak(fn, args.device))
+            for name, fn in fns.items()}
+
+
+# ---------------------------------------------------------------- reports
+def report_parts(cfg, args, batch) -> None:
+    ctx = prepare(cfg, args, batch)
+    rows = measure({key: make(ctx) for key, (_, make) in PARTS.items()},
+                   args)
+    print('| part | ms/iter | step peak (MiB) |\n|---|---:|---:|')
+    for key, (sec, peak) in rows.items():
+        print(f'| {PARTS[key][0]} | {sec * 1e3:.1f} | {peak:.1f} |')
+    ratio = rows['c'][0] / (rows['a'][0] + rows['b'][0])
+    print(f'| c / (a + b) | {ratio:.3f} | |')
+
+
+def report_variants(variants: List[Tuple[str, object]], args,
+                    batch) -> None:
+    """The distillation step of each (label, config), the first being the
+    reference the ratios are taken to."""
+    fns = {label: distill_step(prepare(cfg, args, batch))
+           for label, cfg in variants}
+    rows = measure(fns, args)
+    ref_sec, ref_peak = rows[variants[0][0]]
+    print('| distill step | ms/iter | x base | step peak (MiB) | x base |\n'
+          '|---|---:|---:|---:|---:|')
+    for label, (sec, peak) in rows.items():
+        print(f'| {label} | {sec * 1e3:.1f} | {sec / ref_sec:.3f} | '
+              f'{peak:.1f} | {peak / ref_peak:.3f} |')
 
 
 def main():
@@ -195,26 +316,18 @@ def main():
     batch = fake_batch(task, args.batch_size, img_size, num_classes, gen)
     print(f'config: {args.config}\ndevice: {args.device}, threads: '
           f'{torch.get_num_threads()}, batch {args.batch_size} x {img_size}'
-          f', {args.iters} timed iterations (median)')
-    mem = 'GPU peak alloc' if args.device.startswith('cuda') else \
-        'process peak RSS'
+          f', {args.iters} timed iterations (median, {args.clock} clock), '
+          'peak memory of one step above its start')
     if args.avatars is None:
-        rows = measure(cfg, args, batch)
-        print(f'| part | ms/iter | {mem} (MiB) |\n|---|---:|---:|')
-        names = dict(a='(a) student train step',
-                     b='(b) teacher partial forward',
-                     c='(c) distillation train step')
-        for key, (sec, peak) in rows.items():
-            print(f'| {names[key]} | {sec * 1e3:.1f} | {peak:.0f} |')
-        ratio = rows['c'][0] / (rows['a'][0] + rows['b'][0])
-        print(f'| c / (a + b) | {ratio:.3f} | |')
+        report_parts(cfg, args, batch)
         return
-    base = measure(base_only(cfg), args, batch)['c'][0]
-    print(f'| distill step | ms/iter | x base |\n|---|---:|---:|')
-    print(f'| base loss, no avatars | {base * 1e3:.1f} | 1.000 |')
+    variants = [('base loss, no avatars', base_only(cfg))]
     for num in args.avatars:
-        sec = measure(with_avatars(cfg, num), args, batch)['c'][0]
-        print(f'| AKD, N = {num} | {sec * 1e3:.1f} | {sec / base:.3f} |')
+        for chunk in args.chunk_size or [None]:
+            label = f'AKD, N = {num}' + (
+                '' if chunk is None else f', chunk_size {chunk}')
+            variants.append((label, with_avatars(cfg, num, chunk)))
+    report_variants(variants, args, batch)
 
 
 if __name__ == '__main__':

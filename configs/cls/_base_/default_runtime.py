@@ -1,4 +1,7 @@
-# Runtime shared by the classification configs (mmengine Runner).
+# Runtime shared by the classification configs (mmengine Runner); with
+# custom_imports and runner_type from ../../_base_/mmkd_runtime.py so that
+# they run the same under any launcher.
+_base_ = ['../../_base_/mmkd_runtime.py']
 default_scope = 'mmkd'
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

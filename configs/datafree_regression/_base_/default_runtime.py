@@ -1,3 +1,6 @@
+# custom_imports and runner_type from ../../_base_/mmkd_runtime.py, so that
+# these configs run the same under any launcher.
+_base_ = ['../../_base_/mmkd_runtime.py']
 default_scope = 'mmkd'
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -12,3 +12,7 @@ __all__ = [
 from .lsh_median_bias_hook import LSHMedianBiasHook  # noqa: E402
 
 __all__ += ['LSHMedianBiasHook']
+from .checkpoint_integrity_hook import CheckpointIntegrityHook  # noqa: E402
+from .random_state_hook import RANDOM_STATE_KEY, RandomStateHook  # noqa: E402,E501
+
+__all__ += ['CheckpointIntegrityHook', 'RandomStateHook', 'RANDOM_STATE_KEY']

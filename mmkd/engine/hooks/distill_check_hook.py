@@ -2,6 +2,7 @@
 from mmengine.hooks import Hook
 
 from mmkd.registry import HOOKS
+from mmkd.utils.dist import run_on_all_ranks
 from .utils import (is_distiller, preserved_rng_state, train_batches,
                     unwrap_model)
 
@@ -13,7 +14,12 @@ class DistillCheckHook(Hook):
     what each loss accepts. A wrong config fails here with a clear message
     instead of deep inside training. Random states are restored afterwards.
 
-    ``tools/train.py`` adds this hook to every distillation config.
+    In a multi-process run every rank checks the same first batch, and a
+    failure on any rank raises on every rank with one message.
+
+    :class:`~mmkd.engine.DistillRunner` (``runner_type`` of every mmkd
+    distillation config) and ``tools/train.py`` add this hook to every
+    distiller.
     """
     priority = 'VERY_LOW'
 
@@ -21,11 +27,17 @@ class DistillCheckHook(Hook):
         if not is_distiller(runner.model):
             return
         model = unwrap_model(runner.model)
-        with preserved_rng_state():
-            batch = next(train_batches(runner, 1))
-            data = model.data_preprocessor(batch, True)
-            shapes = model.check_distill(data['inputs'],
-                                         data['data_samples'])
+
+        def check():
+            with preserved_rng_state():
+                batch = next(train_batches(runner, 1))
+                data = model.data_preprocessor(batch, True)
+                return model.check_distill(data['inputs'],
+                                           data['data_samples'])
+
+        # every rank checks the same first batch; a failure on any rank
+        # stops every rank with the same message
+        shapes = run_on_all_ranks(check)
         for name, level_shapes in shapes.items():
             runner.logger.info(f'distill entry {name!r}: teacher feature '
                                f'shapes {level_shapes}')

@@ -2,17 +2,18 @@
 """Initialise the hash projections of LSH losses from the teacher and the
 training data before training."""
 import sys
-from typing import Dict, List
+from typing import Dict, Iterator, List, Tuple
 
 import torch
-from mmengine.dist import broadcast, is_main_process
+from mmengine.dist import broadcast, get_dist_info, is_main_process
 from mmengine.hooks import Hook
 from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from mmkd.registry import HOOKS
+from mmkd.utils.dist import cat_across_ranks
 from .utils import (is_distiller, num_train_batches, preserved_rng_state,
-                    train_batches, unwrap_model)
+                    rank_train_batches, unwrap_model)
 
 
 def _lsh_losses_in(loss) -> list:
@@ -20,6 +21,22 @@ def _lsh_losses_in(loss) -> list:
     AvatarLoss)."""
     from mmkd.models.losses import LSHLoss
     return [m for m in loss.modules() if isinstance(m, LSHLoss)]
+
+
+def _lsh_inputs(entry, teacher_out: dict) -> Iterator[Tuple]:
+    """``(LSH loss, teacher levels)`` as the entry's losses see them in one
+    call: all levels at once for a loss that takes them together
+    (``level_reduction='mean'``), else one level at a time."""
+    from mmkd.models.distillers.single_teacher_distiller import \
+        joint_levels_loss
+    levels = entry.teacher_levels(teacher_out)
+    if joint_levels_loss(entry) is not None:
+        groups = [(entry.loss_for(0), levels)]
+    else:
+        groups = [(entry.loss_for(i), [feat]) for i, feat in enumerate(levels)]
+    for loss_fn, feats in groups:
+        for loss in _lsh_losses_in(loss_fn):
+            yield loss, feats
 
 
 @HOOKS.register_module()
@@ -37,13 +54,21 @@ class LSHMedianBiasHook(Hook):
        training mode, and its teacher recorder, which stops the teacher
        after the recorded modules) and each bit's bias is set to minus the
        median of ``W ft`` over the teacher features seen, so each hash bit
-       is 1 for half of them.
+       is 1 for half of them. These are the vectors the loss hashes: each
+       position's (unfolded) vector, all levels pooled for
+       ``level_reduction='mean'``, without the positions its anchor mask
+       leaves out.
 
     The losses' buffer ``initialized`` is then set and saved with the
     checkpoint, so a resumed run does not recompute anything. The pass
-    leaves the global random states unchanged; in distributed runs the
-    projection and bias of rank 0 are broadcast to all ranks. It runs before
-    :class:`DistillCheckHook` (priority ``'LOW'``).
+    leaves the global random states unchanged. In a multi-process run each
+    rank runs the teacher on its share of the ``max_batches`` batches
+    (batch ``i`` on rank ``i % world_size``, its random pipeline seeded by
+    ``i``), the projections of all ranks are gathered and every rank takes
+    the medians over all of them: the bias is the same on every rank and
+    equals the single-process one. (Rank 0's projection and bias are then
+    broadcast, a no-op safeguard.) It runs before :class:`DistillCheckHook`
+    (priority ``'LOW'``).
 
     Memory: the projections kept are at most ``max_batches *
     max_vectors_per_batch * num_bits`` floats per loss (on the CPU).
@@ -52,8 +77,9 @@ class LSHMedianBiasHook(Hook):
         max_batches (int): training batches used for the medians.
             Defaults to 50.
         max_vectors_per_batch (int): feature vectors kept per batch and
-            level (a random subset of the positions of feature maps).
-            Defaults to 512.
+            level (per batch, all levels pooled, for
+            ``level_reduction='mean'``): a random subset of the positions
+            of feature maps. Defaults to 512.
     """
     priority = 'LOW'
 
@@ -108,33 +134,37 @@ class LSHMedianBiasHook(Hook):
             loss.initialized.fill_(True)
 
     def _set_median_biases(self, runner, model, losses: list) -> None:
-        from mmkd.models.distillers import split_levels
         projections: Dict[int, List[Tensor]] = {id(m): [] for m in losses}
         num_batches = num_train_batches(runner, self.max_batches)
-        bar = ProgressBar(num_batches, file=sys.stdout) \
-            if is_main_process() else None
+        # each rank runs the teacher on its share of the batches (index %
+        # world_size == rank); the medians are taken over all of them
+        rank, world_size = get_dist_info()
+        bar = ProgressBar(len(range(rank, num_batches, world_size)),
+                          file=sys.stdout) if is_main_process() else None
         with preserved_rng_state(), torch.no_grad():
-            for index, batch in enumerate(
-                    train_batches(runner, self.max_batches)):
+            for index, batch in rank_train_batches(runner,
+                                                   self.max_batches):
                 data = model.data_preprocessor(batch, True)
                 outs = model._teacher_outputs(data['inputs'],
                                               data['data_samples'])
                 for entry in model.distill_entries:
-                    levels = split_levels(
-                        outs[entry.teacher_path], entry.teacher_index,
-                        f'distill entry {entry.name!r} (teacher)')
-                    for level, feat in enumerate(levels):
-                        loss_fn = entry._pick(entry.losses, level)
-                        for loss in _lsh_losses_in(loss_fn):
-                            if id(loss) in projections:
-                                projections[id(loss)].append(
-                                    self._project(loss, feat, index))
+                    for loss, feats in _lsh_inputs(entry, outs):
+                        if id(loss) in projections:
+                            vectors = loss.hashed_vectors(
+                                feats, data['data_samples'])
+                            projections[id(loss)].append(
+                                self._project(loss, vectors, index))
                 if bar is not None:
                     bar.update()
         if bar is not None:
             bar.file.write('\n')
         for loss in losses:
-            rows = torch.cat(projections[id(loss)])
+            local = projections[id(loss)]
+            local = torch.cat(local) if local else torch.zeros(
+                0, loss.proj_bias.numel())
+            # the rows of every rank: the median of all ranks' data, the
+            # same on every rank (and the single-process one)
+            rows = cat_across_ranks(local)
             loss.set_median_bias(rows)
         runner.logger.info(
             f'LSHMedianBiasHook: median bias of {len(losses)} LSH loss(es) '
@@ -143,9 +173,9 @@ class LSHMedianBiasHook(Hook):
 
     def _project(self, loss, feat: Tensor, index: int) -> Tensor:
         """``W ft`` of at most ``max_vectors_per_batch`` of the feature
-        vectors of ``feat`` (a seeded random subset when there are more)."""
-        from mmkd.models.losses.lsh_loss import feature_vectors
-        vectors = feature_vectors(feat)
+        vectors of ``feat`` (N x D rows, or the positions of a map unfolded
+        as the loss does; a seeded random subset when there are more)."""
+        vectors = loss.vectors(feat)
         if vectors.shape[0] > self.max_vectors_per_batch:
             gen = torch.Generator().manual_seed(index)
             keep = torch.randperm(vectors.shape[0], generator=gen)

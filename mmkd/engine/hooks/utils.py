@@ -60,3 +60,31 @@ def train_batches(runner, max_batches: int):
                        size):
         indices = range(start, min(start + size, len(dataset)))
         yield loader.collate_fn([dataset[i] for i in indices])
+
+
+def rank_train_batches(runner, max_batches: int):
+    """This process's share of :func:`train_batches`: ``(index, batch)`` for
+    the batches ``index`` in ``range(num_train_batches(...))`` with
+    ``index % world_size == rank``.
+
+    Batch ``index`` is built with Python's, NumPy's and torch's random
+    streams seeded from ``(runner.seed, index)``, so a random pipeline
+    draws the same for it on any rank: over all ranks the batches are
+    exactly those one process sees, and a statistic reduced over the ranks
+    is the single-process one for any number of processes. Use inside
+    :func:`preserved_rng_state`.
+    """
+    from mmengine.dist import get_dist_info
+    rank, world_size = get_dist_info()
+    loader = runner.train_dataloader
+    size = _batch_size(loader)
+    dataset = loader.dataset
+    base = int(getattr(runner, 'seed', None) or 0)
+    for index in range(rank, num_train_batches(runner, max_batches),
+                       world_size):
+        seed = (base * 1000003 + index) % 2**32
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.default_generator.manual_seed(seed)  # CPU stream only
+        indices = range(index * size, min((index + 1) * size, len(dataset)))
+        yield index, loader.collate_fn([dataset[i] for i in indices])

@@ -12,7 +12,7 @@ from .input_relay import parse_relay_spec
 ENTRY_KEYS = {'name', 'student', 'teacher', 'loss', 'connector',
               'student_index', 'teacher_index', 'num_levels',
               'level_weights', 'teacher_logits',
-              'teacher_input_from_student'}
+              'teacher_input_from_student', 'act_cfg'}
 
 
 def build_loss(cfg: dict, where: str) -> nn.Module:
@@ -35,21 +35,38 @@ def build_loss(cfg: dict, where: str) -> nn.Module:
     return loss
 
 
-def split_levels(outputs: list, index: Optional[int], where: str
-                 ) -> List[Tensor]:
+def _select(out, index: Union[int, Sequence[int]], where: str) -> list:
+    """The element(s) ``index`` of one recorded tuple/list output."""
+    if not isinstance(out, (tuple, list)):
+        raise TypeError(f'{where}: `*_index` was given but the '
+                        f'module outputs a {type(out).__name__}')
+    indices = [index] if isinstance(index, int) else list(index)
+    bad = [i for i in indices
+           if not isinstance(i, int) or not -len(out) <= i < len(out)]
+    if bad:
+        raise IndexError(
+            f'{where}: index {bad} is past the end of the module\'s output, '
+            f'a {type(out).__name__} of {len(out)} elements; set '
+            f'`student_index`/`teacher_index` to an int or a list of ints in '
+            f'0..{len(out) - 1} (e.g. [0, 1, 2, 3] for the first four FPN '
+            'levels)')
+    picked = [out[i] for i in indices]
+    return picked[0] if isinstance(index, int) else picked
+
+
+def split_levels(outputs: list, index: Optional[Union[int, Sequence[int]]],
+                 where: str) -> List[Tensor]:
     """Turn the recorded outputs of one module into a list of tensors.
 
     ``outputs`` has one item per call of the module. Each item is a tensor or
-    a tuple/list (FPN levels; ``index`` first selects one element of it).
-    Several calls (a head shared over levels) become one level each.
+    a tuple/list (FPN levels; ``index`` first selects one element of it, or
+    several when it is a list, e.g. ``[0, 1, 2, 3]``). Several calls (a head
+    shared over levels) become one level each.
     """
     levels: List[Tensor] = []
     for out in outputs:
         if index is not None:
-            if not isinstance(out, (tuple, list)):
-                raise TypeError(f'{where}: `*_index` was given but the '
-                                f'module outputs a {type(out).__name__}')
-            out = out[index]
+            out = _select(out, index, where)
         if isinstance(out, Tensor):
             levels.append(out)
         elif isinstance(out, (tuple, list)) and all(
@@ -83,6 +100,13 @@ class DistillEntry(nn.Module):
     batch (the student runs first), e.g. ``dict(module=
     'roi_head.bbox_roi_extractor', arg=1)`` runs the teacher's box head on the
     student's sampled RoIs (see :class:`StudentInputRelay`).
+
+    ``act_cfg`` (e.g. ``dict(type='ReLU')``, built by mmcv's
+    ``build_activation_layer``, never in place) is applied to both recorded
+    features before the connector and the loss, for methods that distil the
+    activation of a module that has none of its own: the LSH authors mimic
+    the post-ReLU box-head feature, while mmdet's ``shared_fcs.N`` are bare
+    linear layers followed by a ReLU in the head's forward.
     """
 
     def __init__(self, cfg: dict, index: int) -> None:
@@ -130,6 +154,7 @@ class DistillEntry(nn.Module):
         relay = cfg.get('teacher_input_from_student')
         self.teacher_input_from_student = None if relay is None else \
             parse_relay_spec(relay, where)
+        self.activation = self._build_activation(cfg.get('act_cfg'), where)
         conn = cfg.get('connector')
         self.connectors = None if conn is None else nn.ModuleList(
             MODELS.build(c) for c in self._per_level(conn, copies,
@@ -138,6 +163,26 @@ class DistillEntry(nn.Module):
                 and len(self.level_weights) != self.num_levels:
             raise ValueError(f'{where}: {len(self.level_weights)} '
                              f'level_weights for {self.num_levels} levels')
+
+    @staticmethod
+    def _build_activation(act_cfg: Optional[dict],
+                          where: str) -> Optional[nn.Module]:
+        if act_cfg is None:
+            return None
+        from mmcv.cnn import build_activation_layer
+        act_cfg = dict(act_cfg)
+        if 'type' not in act_cfg:
+            raise ValueError(f"{where}: act_cfg needs a `type`, e.g. "
+                             "act_cfg=dict(type='ReLU')")
+        try:
+            act = build_activation_layer(act_cfg)
+        except KeyError as err:
+            raise KeyError(f'{where}: act_cfg {act_cfg}: {err}; use an '
+                           "activation of mmcv's registry, e.g. 'ReLU', "
+                           "'GELU', 'Sigmoid'") from None
+        if getattr(act, 'inplace', False):
+            act.inplace = False  # never change the recorded tensor
+        return act
 
     def _per_level(self, cfg: Union[dict, list], copies: int,
                    what: str) -> List[dict]:
@@ -163,6 +208,31 @@ class DistillEntry(nn.Module):
             return None
         return modules[level] if len(modules) > 1 else modules[0]
 
+    def loss_for(self, level: int) -> nn.Module:
+        """The loss module that level ``level`` of this entry uses."""
+        return self._pick(self.losses, level)
+
+    def _levels(self, recorded: dict, path: str, index, side: str
+                ) -> List[Tensor]:
+        levels = split_levels(recorded[path], index,
+                              f'distill entry {self.name!r} ({side})')
+        if self.activation is not None:
+            levels = [self.activation(feat) for feat in levels]
+        return levels
+
+    def student_levels(self, student_out: dict) -> List[Tensor]:
+        """This entry's student features, one per level, from the
+        student recorder's ``{path: [output per call]}`` (``act_cfg``
+        applied)."""
+        return self._levels(student_out, self.student_path,
+                            self.student_index, 'student')
+
+    def teacher_levels(self, teacher_out: dict) -> List[Tensor]:
+        """This entry's teacher features, one per level (``act_cfg``
+        applied)."""
+        return self._levels(teacher_out, self.teacher_path,
+                            self.teacher_index, 'teacher')
+
     def connect(self, feat: Tensor, level: int, target: Tensor) -> Tensor:
         connector = self._pick(self.connectors, level)
         if connector is None:
@@ -186,7 +256,7 @@ class DistillEntry(nn.Module):
     def level_loss(self, s_feat: Tensor, t_feat: Tensor, level: int,
                    data_samples=None, labels=None,
                    teacher_logits: Optional[Tensor] = None) -> Tensor:
-        loss_fn = self._pick(self.losses, level)
+        loss_fn = self.loss_for(level)
         s_feat = self.connect(s_feat, level, t_feat)
         if teacher_logits is not None:
             loss_fn.teacher_logits = teacher_logits
@@ -203,6 +273,6 @@ class DistillEntry(nn.Module):
         return out
 
     def pop_log_vars(self, level: int) -> dict:
-        loss_fn = self._pick(self.losses, level)
+        loss_fn = self.loss_for(level)
         pop = getattr(loss_fn, 'pop_log_vars', None)
         return pop() if pop is not None else {}

@@ -9,14 +9,52 @@ from mmengine.config import ConfigDict
 from mmengine.model import BaseModel
 from torch import Tensor
 
+from mmkd.models.losses.base import BaseFeatureLoss
 from mmkd.registry import MODELS
-from .distill_entry import DistillEntry, split_levels
+from .distill_entry import DistillEntry
 from .input_relay import StudentInputRelay, collect_relay_specs
 from .recorder import ModuleOutputRecorder
 from .teacher import build_teacher
+from .teacher_execution import TeacherExecution
 
 STUDENT_PREFIX = 'student.'
 DISTILL_PREFIX = 'distill_entries.'
+
+
+def joint_levels_loss(entry: DistillEntry) -> Optional[BaseFeatureLoss]:
+    """The loss of ``entry`` if it takes all the entry's levels in one call
+    (``joint_levels``, e.g. ``LSHLoss(level_reduction='mean')``), else
+    None."""
+    loss = entry.losses[0]
+    return loss if getattr(loss, 'joint_levels', False) else None
+
+
+def setup_entry_losses(entry: DistillEntry, student: nn.Module,
+                       teacher: nn.Module) -> None:
+    """Check that ``entry`` can give a ``joint_levels`` loss all its levels
+    in one call, then bind every feature loss of the entry (wrapped ones
+    included) to the models (:meth:`BaseFeatureLoss.bind_models`)."""
+    where = f'distill entry {entry.name!r}'
+    for loss in entry.losses:
+        nested = [m for m in loss.modules()
+                  if m is not loss and getattr(m, 'joint_levels', False)]
+        if nested:
+            raise ValueError(
+                f'{where}: {type(loss).__name__} calls its '
+                f'{type(nested[0]).__name__} one level at a time, but that '
+                'loss takes all levels in one call (joint_levels); for '
+                "LSHLoss set level_reduction='sum' in it")
+    joint = joint_levels_loss(entry)
+    if joint is not None and (entry.num_levels is not None
+                              or entry.level_weights is not None):
+        raise ValueError(
+            f'{where}: {type(joint).__name__} takes all levels in one call '
+            '(one loss for all of them), so num_levels and level_weights do '
+            'not apply; remove them, or for LSHLoss set '
+            "level_reduction='sum' (one loss per level)")
+    for module in entry.losses.modules():
+        if isinstance(module, BaseFeatureLoss):
+            module.bind_models(student, teacher)
 
 
 def labels_from_data_samples(data_samples) -> Tensor:
@@ -25,6 +63,31 @@ def labels_from_data_samples(data_samples) -> Tensor:
         raise ValueError('a logit loss needs class labels: the data samples '
                          'must carry `gt_label` (classification data)')
     return torch.cat([ds.gt_label.view(-1) for ds in data_samples])
+
+
+def check_logit_levels(entry, s_levels: List[Tensor],
+                       t_levels: List[Tensor]) -> None:
+    """A logit loss takes B x C class scores: name the entry, the shapes it
+    got and the feature losses to use when it got feature maps."""
+    shapes = [tuple(t.shape) for t in s_levels + t_levels]
+    if all(len(shape) == 2 for shape in shapes):
+        return
+    from mmkd.models.losses.base import BaseFeatureLoss
+    MODELS.import_from_location()
+    feature_losses = sorted(
+        f'mmkd.{name}' for name, cls in MODELS.module_dict.items()
+        if isinstance(cls, type) and issubclass(cls, BaseFeatureLoss))
+    s_shapes = [tuple(t.shape) for t in s_levels]
+    t_shapes = [tuple(t.shape) for t in t_levels]
+    raise ValueError(
+        f'distill entry {entry.name!r}: {type(entry.loss_for(0)).__name__} '
+        f'is a logit loss (it takes B x num_classes class scores and the '
+        f'class labels), but {entry.student_path!r} gives '
+        f'{len(s_levels)} level(s) of shape {s_shapes} (teacher '
+        f'{entry.teacher_path!r}: {t_shapes}), i.e. feature maps. Distil '
+        f'feature maps with a feature loss: {", ".join(feature_losses)} '
+        '(e.g. loss=dict(type=\'mmkd.PKDLoss\') for FPN levels), or point '
+        'the entry at modules that output B x C logits.')
 
 
 @MODELS.register_module()
@@ -71,6 +134,12 @@ class SingleTeacherDistiller(BaseModel):
             deepest recorded module. Defaults to True.
         check_finite (bool): raise if a distillation loss is NaN/Inf, naming
             the entry and the level. Defaults to True.
+        teacher_exec (dict, optional): how the teacher's forward runs,
+            ``dict(memory_format='auto' | 'contiguous' | 'channels_last',
+            precision='fp32' | 'fp16' | 'bf16')``; see
+            :class:`~mmkd.models.distillers.teacher_execution.
+            TeacherExecution`. Defaults to channels-last for convolutional
+            teachers, fp32.
     """
 
     def __init__(self,
@@ -80,6 +149,7 @@ class SingleTeacherDistiller(BaseModel):
                  teacher_forward_mode: str = 'tensor',
                  teacher_early_stop: bool = True,
                  check_finite: bool = True,
+                 teacher_exec: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         student_model = MODELS.build(student)
@@ -94,6 +164,8 @@ class SingleTeacherDistiller(BaseModel):
         teacher_model = build_teacher(teacher)
         # kept outside the module tree on purpose (see class docstring)
         object.__setattr__(self, 'teacher', teacher_model)
+        self.teacher_exec = TeacherExecution.from_cfg(teacher_exec)
+        self.teacher_exec.prepare(teacher_model)
         self._check_preprocessors()
         if not distill:
             raise ValueError('`distill` is empty: add at least one entry '
@@ -105,6 +177,8 @@ class SingleTeacherDistiller(BaseModel):
         if dup:
             raise ValueError(f'distill entry names {dup} are repeated; give '
                              'each entry a unique `name`')
+        for entry in self.distill_entries:
+            setup_entry_losses(entry, self.student, teacher_model)
         self.teacher_forward_mode = teacher_forward_mode
         self.check_finite = check_finite
         self.student_recorder = ModuleOutputRecorder(
@@ -188,10 +262,13 @@ class SingleTeacherDistiller(BaseModel):
             if self.input_relay and \
                     not self.input_relay.has_recording_for(inputs):
                 self._student_pass_for_relay(inputs, data_samples)
-            with self.input_relay.feeding(inputs):
-                return self.teacher_recorder.run(
-                    self.teacher, inputs, data_samples,
-                    mode=self.teacher_forward_mode)
+            student_param = next(self.student.parameters())
+            with self.input_relay.feeding(inputs), \
+                    self.teacher_exec.running(student_param.device):
+                recorded = self.teacher_recorder.run(
+                    self.teacher, self.teacher_exec.inputs(inputs),
+                    data_samples, mode=self.teacher_forward_mode)
+        return self.teacher_exec.outputs(recorded, student_param.dtype)
 
     def _student_pass_for_relay(self, inputs, data_samples) -> None:
         """Run the student only to record the inputs relayed to the
@@ -223,40 +300,68 @@ class SingleTeacherDistiller(BaseModel):
     def distill_losses(self, student_out: Dict[str, list],
                        teacher_out: Dict[str, list],
                        data_samples=None) -> Dict[str, Tensor]:
-        """One ``distill.<name>.loss`` per entry (sum over levels), plus any
-        scalars the losses record (e.g. ``distill.<name>.l0.uncertainty``)."""
+        """One ``distill.<name>.loss`` per entry (sum over levels, or one
+        call on all levels for a ``joint_levels`` loss), plus any scalars
+        the losses record (e.g. ``distill.<name>.l0.uncertainty``)."""
         out: Dict[str, Tensor] = {}
         per_level = {}
         labels = None
         for entry in self.distill_entries:
-            s_levels = split_levels(student_out[entry.student_path],
-                                    entry.student_index,
-                                    f'distill entry {entry.name!r} (student)')
-            t_levels = split_levels(teacher_out[entry.teacher_path],
-                                    entry.teacher_index,
-                                    f'distill entry {entry.name!r} (teacher)')
+            s_levels = entry.student_levels(student_out)
+            t_levels = entry.teacher_levels(teacher_out)
             if len(s_levels) != len(t_levels):
                 raise ValueError(
                     f'distill entry {entry.name!r}: the student gives '
                     f'{len(s_levels)} levels and the teacher {len(t_levels)}')
             entry.check_levels(len(s_levels))
+            if entry.is_logit:
+                check_logit_levels(entry, s_levels, t_levels)
             if entry.is_logit and labels is None:
                 labels = labels_from_data_samples(data_samples)
             t_logits = entry.pick_teacher_logits(teacher_out)
-            level_losses = []
-            for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels)):
-                level_losses.append(
-                    entry.level_loss(s_feat, t_feat, i, data_samples,
-                                     labels, t_logits))
-                for key, val in entry.pop_log_vars(i).items():
-                    suffix = f'.l{i}' if len(s_levels) > 1 else ''
-                    out[f'distill.{entry.name}{suffix}.{key}'] = val
+            if joint_levels_loss(entry) is not None:
+                level_losses = [
+                    self._joint_levels_loss(entry, s_levels, t_levels,
+                                            data_samples, t_logits)
+                ]
+                for key, val in entry.pop_log_vars(0).items():
+                    out[f'distill.{entry.name}.{key}'] = val
+            else:
+                level_losses = []
+                for i, (s_feat, t_feat) in enumerate(zip(s_levels,
+                                                         t_levels)):
+                    level_losses.append(
+                        entry.level_loss(s_feat, t_feat, i, data_samples,
+                                         labels, t_logits))
+                    for key, val in entry.pop_log_vars(i).items():
+                        suffix = f'.l{i}' if len(s_levels) > 1 else ''
+                        out[f'distill.{entry.name}{suffix}.{key}'] = val
             per_level[entry.name] = level_losses
             out[f'distill.{entry.name}.loss'] = \
                 self.distill_weight * sum(level_losses)
         if self.check_finite:
             self._check_finite(per_level)
         return out
+
+    @staticmethod
+    def _joint_levels_loss(entry: DistillEntry, s_levels: List[Tensor],
+                           t_levels: List[Tensor], data_samples,
+                           teacher_logits: Optional[Tensor]) -> Tensor:
+        """The loss of an entry whose loss takes all its levels in one call
+        (:func:`joint_levels_loss`): the connector level by level, then
+        :meth:`BaseFeatureLoss.forward_levels`."""
+        loss_fn = entry.losses[0]
+        s_levels = [
+            entry.connect(s_feat, i, t_feat)
+            for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels))
+        ]
+        if teacher_logits is None:
+            return loss_fn.forward_levels(s_levels, t_levels, data_samples)
+        loss_fn.teacher_logits = teacher_logits
+        try:
+            return loss_fn.forward_levels(s_levels, t_levels, data_samples)
+        finally:
+            loss_fn.teacher_logits = None  # no reference between calls
 
     @staticmethod
     def _check_finite(per_level: Dict[str, List[Tensor]]) -> None:
@@ -299,8 +404,6 @@ class SingleTeacherDistiller(BaseModel):
         shapes = {}
         for entry in self.distill_entries:
             shapes[entry.name] = [
-                tuple(t.shape) for t in split_levels(
-                    teacher_out[entry.teacher_path], entry.teacher_index,
-                    entry.name)
+                tuple(t.shape) for t in entry.teacher_levels(teacher_out)
             ]
         return shapes

@@ -58,6 +58,79 @@ def teacher_model_cfg(teacher: Union[dict, ConfigDict]
     return ConfigDict(copy.deepcopy(model_cfg)), scope
 
 
+def _shape(value) -> str:
+    return str(tuple(value.shape)) if hasattr(value, 'shape') else \
+        type(value).__name__
+
+
+def _class_count_hint(model: nn.Module, state: dict, own: dict, bad: list,
+                      role: str) -> Optional[str]:
+    """When only classifier layers differ: which head, how many classes the
+    config and (by the layer sizes) the checkpoint have."""
+    found = set()
+    for key in bad:
+        parts = key.split('.')[:-1]
+        owner = next((p for p in ('.'.join(parts[:i])
+                                  for i in range(len(parts), 0, -1))
+                      if isinstance(getattr(model.get_submodule(p),
+                                            'num_classes', None), int)),
+                     None)
+        if owner is None:
+            return None
+        ours = model.get_submodule(owner).num_classes
+        theirs, mine = state[key].shape[0], own[key].shape[0]
+        if mine == ours + 1:  # softmax heads: classes + background
+            count = theirs - 1
+        elif (theirs * ours) % mine == 0:  # e.g. anchors x classes
+            count = theirs * ours // mine
+        else:
+            return None
+        found.add((owner, ours, count))
+    if len({(o, n) for o, n, _ in found}) != len(found):
+        return None
+    heads = ', '.join(f'{o} (num_classes={n} in the config, {c} in the '
+                      'checkpoint)' for o, n, c in sorted(found))
+    opts = ', '.join(f"'model.{o}.num_classes': {c}"
+                     for o, _, c in sorted(found))
+    return (f'Only the class layers differ: the number of classes does not '
+            f'match in {heads}. If the checkpoint is the right one, give the '
+            f'{role} dict cfg_options={{{opts}}}.')
+
+
+def check_state_shapes(model: nn.Module, state: dict, checkpoint: str,
+                       role: str = 'teacher') -> None:
+    """Raise a ValueError naming every key whose tensor shape differs
+    between ``state`` (the checkpoint's) and ``model``, with both shapes and
+    the fix (torch's own error lists the shapes but not the cause)."""
+    own = model.state_dict()
+    bad = [k for k, v in state.items()
+           if k in own and hasattr(v, 'shape') and
+           tuple(v.shape) != tuple(own[k].shape)]
+    if not bad:
+        return
+    lines = [f'  {k}: checkpoint {_shape(state[k])}, {role} model '
+             f'{_shape(own[k])}' for k in bad[:8]]
+    if len(bad) > 8:
+        lines.append(f'  ... ({len(bad)} of the {len(own)} keys in all)')
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        lines.append(f'  and {len(missing)} key(s) of the {role} model are '
+                     f'not in the checkpoint, {len(unexpected)} checkpoint '
+                     'key(s) not in the model')
+    hint = None if missing or unexpected else _class_count_hint(
+        model, state, own, bad, role)
+    hint = hint or (f'The checkpoint holds another model (another depth, '
+                    f'width or head) than the {role} config builds.')
+    raise ValueError(
+        f'{role} checkpoint {checkpoint!r} was not trained with this {role} '
+        f'config: {len(bad)} weight(s) have other shapes:\n' +
+        '\n'.join(lines) + f'\n{hint} Fix: set the {role} `config` to the '
+        'config the checkpoint was trained with (or its `checkpoint` to a '
+        f'checkpoint of this config), or override the differing settings '
+        f'with `cfg_options` in the {role} dict.')
+
+
 def load_state_dict_strict(model: nn.Module, checkpoint: str,
                            role: str = 'teacher') -> None:
     """Load ``checkpoint`` into ``model``; any missing or unexpected key is an
@@ -71,14 +144,15 @@ def load_state_dict_strict(model: nn.Module, checkpoint: str,
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
     state = {(k[len('module.'):] if k.startswith('module.') else k): v
              for k, v in state.items()}
+
+    def show(keys):
+        return ', '.join(keys[:8]) + (
+            f' ... ({len(keys)} in all)' if len(keys) > 8 else '')
+
+    check_state_shapes(model, state, checkpoint, role)
     result = model.load_state_dict(state, strict=False)
     missing, unexpected = result.missing_keys, result.unexpected_keys
     if missing or unexpected:
-
-        def show(keys):
-            return ', '.join(keys[:8]) + (
-                f' ... ({len(keys)} in all)' if len(keys) > 8 else '')
-
         raise KeyError(
             f'{role} checkpoint {checkpoint!r} does not match the {role} '
             f'model: missing keys [{show(missing)}]; unexpected keys '

@@ -17,7 +17,7 @@ take their hyperparameters from ``__init__`` and validate their inputs with a
 message that says what is wrong and how to fix it.
 """
 from numbers import Number
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -43,6 +43,19 @@ class BaseFeatureLoss(nn.Module):
       samples). AvatarLoss uses it to evaluate all avatars in one call by
       folding them into the batch; losses using batch statistics set it to
       ``False``.
+    * ``joint_levels``: ``True`` if the loss takes all the levels of its
+      distill entry (e.g. the five FPN levels a shared head runs on) in one
+      call of :meth:`forward_levels` (subclasses implement
+      :meth:`compute_levels`), e.g. for one mean over the positions of every
+      level; the distiller then applies the entry's connector level by
+      level and makes that one call instead of summing one :meth:`forward`
+      per level. Such a loss serves all levels (no ``num_levels`` or
+      ``level_weights`` in its entry) and cannot be wrapped by a loss that
+      calls its base one level at a time (e.g. AvatarLoss); the distiller
+      checks both when it is built.
+    * :meth:`bind_models` is called once by the distiller when it is
+      built, for a loss that needs part of the student or teacher (e.g. the
+      student's anchor head).
 
     Args:
         loss_weight (float): multiplies the loss. Defaults to 1.0.
@@ -50,6 +63,7 @@ class BaseFeatureLoss(nn.Module):
     batch_separable = True
     accepts_maps = True
     accepts_vectors = False
+    joint_levels = False
 
     def __init__(self, loss_weight: float = 1.0) -> None:
         super().__init__()
@@ -112,6 +126,46 @@ class BaseFeatureLoss(nn.Module):
                 teacher_feat: Tensor,
                 data_samples: Optional[Sequence] = None) -> Tensor:
         """The unweighted loss; inputs are already validated."""
+        raise NotImplementedError
+
+    def bind_models(self, student: nn.Module, teacher: nn.Module) -> None:
+        """Called once by the distiller when it is built, with the student
+        and the (frozen) teacher. A loss that needs part of them looks it up
+        here and raises a clear error if it is missing; it must not keep
+        it as a submodule (use ``object.__setattr__``), so that no model
+        weight enters the loss's ``state_dict``. Does nothing by default."""
+
+    def forward_levels(self,
+                       student_feats: Sequence[Tensor],
+                       teacher_feats: Sequence[Tensor],
+                       data_samples: Optional[Sequence] = None) -> Tensor:
+        """The weighted loss of all the levels of one distill entry at once
+        (one tensor per level and side), for a loss with ``joint_levels``.
+        """
+        name = type(self).__name__
+        if not self.joint_levels:
+            raise TypeError(f'{name} takes one level per call '
+                            '(joint_levels is False); call it per level')
+        if not isinstance(student_feats, (list, tuple)) or not isinstance(
+                teacher_feats, (list, tuple)) or not student_feats or len(
+                    student_feats) != len(teacher_feats):
+            raise ValueError(
+                f'{name}.forward_levels takes two equally long, non-empty '
+                'lists of tensors (one per level, student and teacher); got '
+                f'{type(student_feats).__name__} and '
+                f'{type(teacher_feats).__name__}')
+        for student_feat, teacher_feat in zip(student_feats, teacher_feats):
+            self.check_inputs(student_feat, teacher_feat)
+        teacher_feats = [feat.detach() for feat in teacher_feats]
+        return self.loss_weight * self.compute_levels(
+            list(student_feats), teacher_feats, data_samples)
+
+    def compute_levels(self,
+                       student_feats: List[Tensor],
+                       teacher_feats: List[Tensor],
+                       data_samples: Optional[Sequence] = None) -> Tensor:
+        """The unweighted loss of all levels (``joint_levels`` losses);
+        inputs are already validated level by level."""
         raise NotImplementedError
 
 

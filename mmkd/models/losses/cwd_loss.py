@@ -40,3 +40,15 @@ class CWDLoss(BaseFeatureLoss):
         kl = softmax_kl(teacher_feat.flatten(2), student_feat.flatten(2),
                         self.tau)
         return kl.sum() * self.tau**2 / (c * b)
+
+    def compute_many(self,
+                     student_feat: Tensor,
+                     teacher_feats: Tensor,
+                     data_samples: Optional[Sequence] = None) -> Tensor:
+        """Mean of :meth:`compute` over k teacher features (k x B x C x H x
+        W) for one student (AvatarLoss' avatars): the student's softmax is
+        computed once and broadcast against the k teachers."""
+        k, b, c = teacher_feats.shape[:3]
+        kl = softmax_kl(teacher_feats.flatten(3), student_feat.flatten(2),
+                        self.tau)
+        return kl.sum() * self.tau**2 / (c * b * k)

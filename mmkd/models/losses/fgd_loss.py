@@ -132,13 +132,28 @@ class FGDLoss(BaseFeatureLoss):
 
     Boxes are read from ``data_samples[i].gt_instances.bboxes`` (x1, y1,
     x2, y2 in the batch input frame) and scaled to the feature map by
-    ``metainfo['batch_input_shape']``; the public code's inclusive box end
-    (one more row and column) is not reproduced. The student must already
+    ``metainfo['batch_input_shape']`` (the padded batch, the frame the
+    feature map covers). The public code scales by the unpadded
+    ``img_shape``, which stretches boxes on padded images (by up to the
+    padding, 31 px at ``size_divisor=32``); mmkd keeps the geometrically
+    right scaling. The public code's inclusive box end (one more row and
+    column) is not reproduced. The student must already
     have the teacher's channel count (give the entry a connector if not).
     ``GlobalContextBlock`` parameters are learnable (trained with the
     student, dropped after distillation).
 
-    Defaults follow METHODS.md (RetinaNet/GFL).
+    Defaults follow METHODS.md (RetinaNet/GFL). The published recipes differ
+    per detector family (the authors' configs; all on ``neck`` outputs,
+    with gradient clipping at max norm 35):
+
+    ==================  ====  =======  ========  ========  =========  ======
+    family              temp  alpha    beta      gamma     lambda     levels
+    ==================  ====  =======  ========  ========  =========  ======
+    RetinaNet, GFL      0.5   1e-3     5e-4      5e-4      5e-6       0-4
+    Faster/Mask R-CNN   0.5   5e-5     2.5e-5    5e-5      5e-7       0-3
+    FCOS                0.8   1.6e-3   8e-4      8e-4      8e-6       0-4
+    RepPoints           0.5   1.6e-3   8e-4      8e-4      8e-6       0-4
+    ==================  ====  =======  ========  ========  =========  ======
 
     Args:
         channels (int): channel count C of the teacher feature, at least 2.

@@ -30,7 +30,18 @@ class MGDLoss(BaseFeatureLoss):
     entry a connector if not). ``G`` is learnable: it is trained with the
     student and dropped after distillation.
 
-    Defaults follow METHODS.md (RetinaNet): alpha 2e-5, lambda 0.65.
+    Defaults follow METHODS.md (RetinaNet): alpha 2e-5, lambda 0.65. The
+    published recipes differ per family (the authors' configs, gradient
+    clipping at max norm 35 for detection):
+
+    ===========================  ========  ======  =======================
+    family                       alpha     lambda  features
+    ===========================  ========  ======  =======================
+    RetinaNet, RepPoints         2e-5      0.65    FPN levels 0-4
+    Faster/Mask R-CNN (2-stage)  5e-7      0.45    FPN levels 0-3
+    SOLO                         2e-5      0.65    FPN levels 0-3
+    segmentation (PSPNet/DLV3)   2e-5      0.75    last backbone stage
+    ===========================  ========  ======  =======================
 
     Args:
         channels (int): channel count C of the teacher feature. Required.

@@ -110,3 +110,71 @@ def test_training_tool_needs_existing_data_root(teacher_ckpt, tmp_path):
                       tmp_path)
     with pytest.raises(FileNotFoundError, match='data_root'):
         prepare_train_cfg(cfg, work_dir=str(tmp_path))
+
+
+def test_logit_loss_on_feature_maps_names_entry_shapes_and_losses(
+        teacher_ckpt, coco_shapes_root, tmp_path):
+    # KD on the five FPN levels: the data samples have no class labels, but
+    # the mistake is the loss, and the message says so
+    cfg = distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path,
+                      loss=dict(type='mmkd.KDLoss'))
+    runner = build(cfg, tmp_path)
+    with pytest.raises(
+            ValueError,
+            match=r"entry 'neck': KDLoss is a logit loss.*'neck' gives 5 "
+            r'level\(s\) of shape \[\(4, 64, 8, 8\).*feature maps.*'
+            r'mmkd\.CWDLoss.*mmkd\.PKDLoss'):
+        runner.train()
+    assert runner.iter == 0  # the pre-flight check, before any iteration
+
+
+def test_annotation_file_without_images_is_named(teacher_ckpt,
+                                                 coco_shapes_root, tmp_path):
+    import json
+    src = f'{coco_shapes_root}annotations/instances_train.json'
+    with open(src) as f:
+        ann = json.load(f)
+    n_ann = len(ann['annotations'])
+    assert n_ann > 0
+    empty = tmp_path / 'no_images.json'
+    empty.write_text(json.dumps(dict(ann, images=[])))
+    cfg = distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path)
+    cfg.train_dataloader.dataset.ann_file = str(empty)
+    with pytest.raises(ValueError,
+                       match=rf'train_dataloader: annotation file '
+                       rf'{empty} holds 0 images and {n_ann} annotations'):
+        prepare_train_cfg(cfg, work_dir=str(tmp_path))
+
+
+def test_teacher_checkpoint_of_another_model_names_shapes_and_fix(
+        coco_shapes_root, tmp_path):
+    # the student's (width 32) weights given as the teacher's (width 64)
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        other = MODELS.build(
+            load('configs/toy/retinanet_r18-w32_shapes-coco.py').model)
+    path = tmp_path / 'student.pth'
+    torch.save({'state_dict': other.state_dict()}, path)
+    cfg = distill_cfg(str(path), coco_shapes_root, tmp_path)
+    with pytest.raises(
+            ValueError,
+            match=r'(?s)was not trained with this teacher config.*'
+            r'backbone\.conv1\.weight: checkpoint \(32, 3, 7, 7\), teacher '
+            r'model \(64, 3, 7, 7\).*another model.*Fix: set the teacher '
+            r'`config` to the config the checkpoint was trained with'):
+        build(cfg, tmp_path)
+
+
+def test_teacher_config_with_other_class_count_names_num_classes(
+        teacher_ckpt, coco_shapes_root, tmp_path):
+    cfg = distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path)
+    cfg.model.teacher.cfg_options = {'model.bbox_head.num_classes': 80}
+    with pytest.raises(
+            ValueError,
+            match=r'(?s)bbox_head\.retina_cls\.weight: checkpoint '
+            r'\(36, 128, 3, 3\), teacher model \(720, 128, 3, 3\).*'
+            r'bbox_head \(num_classes=80 in the config, 4 in the '
+            r"checkpoint\).*cfg_options=\{'model\.bbox_head\.num_classes': "
+            r'4\}'):
+        build(cfg, tmp_path)

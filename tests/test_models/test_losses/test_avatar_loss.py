@@ -1,6 +1,8 @@
 # Copyright (c) mmkd contributors. All rights reserved.
+import gc
 import io
 import math
+import weakref
 
 import pytest
 import torch
@@ -82,10 +84,10 @@ def test_dropout_avatars_mean_approaches_teacher():
 def test_channel_sigma_matches_dropout_variance():
     p = 0.1
     loss = build(num_avatars=32, drop_prob=p, eps=1e-6)
+    twin = build(num_avatars=32, drop_prob=p, eps=1e-6)
     ft = torch.randn(4, 6, 16, 16) * torch.arange(1., 7.).view(1, 6, 1, 1)
-    avatars = loss.make_avatars(ft)
-    sigma = loss.estimate_sigma(avatars, ft)
-    assert sigma.shape == (1, 1, 6, 1, 1)
+    sigma = loss.estimate_sigma(ft)
+    assert sigma.shape == (1, 6, 1, 1)
     expected = p / (1 - p) * ft.pow(2).mean(dim=(0, 2, 3))
     # relative std of each estimate ~ 0.04 (32 x 4 x 256 draws); 15 % tol
     torch.testing.assert_close(sigma.view(6)**2 - 1e-6,
@@ -93,35 +95,45 @@ def test_channel_sigma_matches_dropout_variance():
                                rtol=0.15,
                                atol=0)
     # and equal to a loop-based computation on the same avatars
-    torch.testing.assert_close(sigma[0], channel_sigma_loop(avatars, ft, 1e-6))
+    torch.testing.assert_close(sigma,
+                               channel_sigma_loop(twin.make_avatars(ft), ft,
+                                                  1e-6))
 
 
 def test_spatial_sigma_matches_dropout_variance():
     p = 0.2
     loss = build(num_avatars=64, drop_prob=p, uncertainty='spatial')
+    twin = build(num_avatars=64, drop_prob=p, uncertainty='spatial')
     ft = torch.randn(4, 32, 3, 3) * torch.arange(1., 10.).view(1, 1, 3, 3)
-    sigma = loss.estimate_sigma(loss.make_avatars(ft), ft)
-    assert sigma.shape == (1, 1, 1, 3, 3)
+    sigma = loss.estimate_sigma(ft)
+    assert sigma.shape == (1, 1, 3, 3)
     expected = p / (1 - p) * ft.pow(2).mean(dim=(0, 1))
     torch.testing.assert_close(sigma.view(3, 3)**2 - 1e-6,
                                expected,
                                rtol=0.15,
                                atol=0)
+    avatars = twin.make_avatars(ft)
+    direct = ((avatars - ft)**2).mean(dim=(0, 1, 2)).add(1e-6).sqrt()
+    torch.testing.assert_close(sigma.view(3, 3), direct)
 
 
 def test_gaussian_avatars():
     loss = build(num_avatars=2000, perturbation='gaussian', noise_std=0.5)
+    twin = build(num_avatars=2000, perturbation='gaussian', noise_std=0.5)
     ft = torch.randn(2, 3, 4, 4) * torch.tensor([1., 2., 4.]).view(1, 3, 1, 1)
     avatars = loss.make_avatars(ft)
     rms = ft.pow(2).mean(dim=(0, 2, 3)).sqrt()
     # mean over avatars: std 0.5 * rms / sqrt(2000); allow 5 std
     tol = 5 * 0.5 * rms.view(1, 3, 1, 1) / math.sqrt(2000)
     assert torch.all((avatars.mean(0) - ft).abs() <= tol)
-    sigma = loss.estimate_sigma(avatars, ft).view(3)
-    torch.testing.assert_close(sigma, 0.5 * rms, rtol=0.03, atol=0)
+    sigma = twin.estimate_sigma(ft)
+    torch.testing.assert_close(sigma.view(3), 0.5 * rms, rtol=0.03, atol=0)
+    torch.testing.assert_close(sigma, channel_sigma_loop(avatars, ft, 1e-6))
     # noise_std=None matches dropout's expected variance p / (1 - p)
     assert build(perturbation='gaussian', drop_prob=0.2).noise_std == \
         pytest.approx(0.5)
+    with pytest.raises(ValueError, match="'channel' or 'spatial'"):
+        build(uncertainty='none').estimate_sigma(ft)
 
 
 # --------------------------------------------------------------- loss values
@@ -129,30 +141,36 @@ def test_one_clean_avatar_without_uncertainty_is_the_base_loss():
     fs, ft = feats()
     for base in (dict(type='mmkd.CWDLoss', tau=2.0,
                       loss_weight=3.0), dict(type='mmkd.FeatureMSELoss')):
-        loss = build(base=base,
-                     num_avatars=1,
-                     drop_prob=0.0,
-                     uncertainty='none')
         ref = MODELS.build(base)(fs, ft)
-        assert torch.equal(loss(fs, ft), ref)
-        assert loss.pop_log_vars()['uncertainty'].item() == 1.0
+        # with p = 0 every avatar is the teacher: no uncertainty anywhere,
+        # so 'channel' and 'spatial' leave both sides unscaled too
+        for mode in ('none', 'channel', 'spatial'):
+            loss = build(base=base,
+                         num_avatars=1,
+                         drop_prob=0.0,
+                         uncertainty=mode)
+            assert torch.equal(loss(fs, ft), ref)
+            assert loss.pop_log_vars()['uncertainty'].item() == 1.0
 
 
 def test_channel_loss_matches_loop_reference():
     fs, ft = feats((3, 4, 5, 5))
     base = CWDLoss(tau=1.0, loss_weight=2.0)
-    loss = build(base=dict(type='mmkd.CWDLoss', tau=1.0, loss_weight=2.0),
-                 num_avatars=5,
-                 drop_prob=0.3,
-                 seed=7,
-                 loss_weight=0.5)
     twin = build(num_avatars=5, drop_prob=0.3, seed=7)
     avatars = twin.make_avatars(ft)
     sigma = channel_sigma_loop(avatars, ft, 1e-6)
     ref = sum(base(fs / sigma, a / sigma) for a in avatars) / 5
-    torch.testing.assert_close(loss(fs, ft), 0.5 * ref)
-    logged = loss.pop_log_vars()['uncertainty']
-    torch.testing.assert_close(logged, sigma.mean())
+    for chunk_size in (2, 5):  # in chunks (avatars drawn twice) and at once
+        loss = build(base=dict(type='mmkd.CWDLoss', tau=1.0,
+                               loss_weight=2.0),
+                     num_avatars=5,
+                     drop_prob=0.3,
+                     seed=7,
+                     chunk_size=chunk_size,
+                     loss_weight=0.5)
+        torch.testing.assert_close(loss(fs, ft), 0.5 * ref)
+        logged = loss.pop_log_vars()['uncertainty']
+        torch.testing.assert_close(logged, sigma.mean())
 
 
 def test_batchnorm_variant_matches_direct_computation():
@@ -200,18 +218,31 @@ def test_fold_equals_per_avatar_loop():
     for base in (dict(type='mmkd.AvatarTestWeightedMSE'),
                  dict(type='mmkd.PKDLoss',
                       stats='sample'), dict(type='mmkd.CWDLoss', tau=1.5)):
+        default = build(base=base, num_avatars=4, seed=11)
         folded = build(base=base, num_avatars=4, seed=11)
         looped = build(base=base, num_avatars=4, seed=11)
         assert folded.base.batch_separable
+        # CWD shares the student side by default: also fold and loop it
+        folded.base.compute_many = looped.base.compute_many = None
         looped.base.batch_separable = False
         samples = weights if 'Weighted' in base['type'] else None
-        torch.testing.assert_close(folded(fs, ft, samples),
-                                   looped(fs, ft, samples))
+        ref = looped(fs, ft, samples)
+        torch.testing.assert_close(folded(fs, ft, samples), ref)
+        torch.testing.assert_close(default(fs, ft, samples), ref)
     # the base's log vars are passed on, averaged over avatars
     assert folded.pop_log_vars().keys() == {'uncertainty'}
     weighted = build(num_avatars=4)
     weighted(fs, ft)
     assert weighted.pop_log_vars()['calls'].item() == 1.0
+
+
+def test_cwd_shares_the_student_side():
+    # CWDLoss.compute_many: the mean of its loss over k teachers, one call
+    fs, ft = feats((2, 3, 4, 5))
+    teachers = torch.stack([ft, 2 * ft, ft.flip(-1)])
+    cwd = CWDLoss(tau=2.0)
+    ref = sum(cwd(fs, t) for t in teachers) / 3
+    torch.testing.assert_close(cwd.compute_many(fs, teachers), ref)
 
 
 def test_non_separable_base_is_called_per_avatar():
@@ -258,6 +289,170 @@ def test_avatars_in_eval_mode():
     fs, ft = feats()
     loss = build(drop_prob=0.5).eval()
     assert (loss.make_avatars(ft) == 0).any()
+
+
+# ------------------------------------------------------------ dead channels
+def test_dead_channel_is_left_unscaled():
+    fs, ft = feats((3, 4, 5, 5))
+    ft[:, 2] = 0.  # a channel the teacher never activates
+    avatars = build(num_avatars=6, seed=2).make_avatars(ft)
+    assert torch.all(avatars[:, :, 2] == 0)
+    sigma = channel_sigma_loop(avatars, ft, 1e-6)
+    # sqrt(eps) would multiply the student there by 1000
+    assert sigma[0, 2, 0, 0].item() == pytest.approx(1e-3)
+    sigma[0, 2] = 1.
+    torch.testing.assert_close(
+        build(num_avatars=6, seed=2).estimate_sigma(ft), sigma)
+    ref = sum(F.mse_loss(fs / sigma, a / sigma) for a in avatars) / 6
+    fs.requires_grad_(True)
+    out = build(base=dict(type='mmkd.FeatureMSELoss'), num_avatars=6,
+                seed=2)(fs, ft)
+    torch.testing.assert_close(out, ref)
+    out.backward()
+    # the dead channel's gradient is the plain MSE's, 2 fs / numel
+    torch.testing.assert_close(fs.grad[:, 2],
+                               2 * fs.detach()[:, 2] / fs.numel())
+    # gaussian avatars of a dead channel are the teacher too
+    gauss = build(perturbation='gaussian').estimate_sigma(ft)
+    assert gauss[0, 2].item() == 1.0 and torch.all(gauss[0, :2] < 1)
+    # 'spatial': a position where every channel of every sample is zero
+    ft = feats((2, 3, 4, 4))[1]
+    ft[:, :, 1, 2] = 0.
+    avatars = build(num_avatars=4, seed=5).make_avatars(ft)
+    direct = ((avatars - ft)**2).mean(dim=(0, 1, 2)).add(1e-6).sqrt()
+    direct[1, 2] = 1.
+    sigma = build(uncertainty='spatial', num_avatars=4,
+                  seed=5).estimate_sigma(ft)
+    torch.testing.assert_close(sigma.view(4, 4), direct)
+
+
+# --------------------------------------------------------------- precision
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_autocast_matches_float32(dtype):
+    # under autocast the features arrive in half precision (the convs that
+    # make them run in it); teacher channels of magnitude up to 1e4
+    # overflow (a_i - ft)^2 in float16 and lose the statistics in bfloat16
+    g = torch.Generator().manual_seed(0)
+    scale = torch.logspace(-2, 4, 6).view(1, 6, 1, 1)  # 0.01 .. 1e4
+    ft = (torch.randn(2, 6, 8, 8, generator=g) * scale).clamp(-1e4, 1e4)
+    fs = torch.randn(2, 6, 8, 8, generator=g) * scale
+    ft, fs = ft.to(dtype), fs.to(dtype).requires_grad_(True)
+    assert ft.abs().max() > 5e3
+    base = dict(type='mmkd.CWDLoss', tau=1.0)
+    # float32 on the same (exactly representable) values and avatars
+    ft32 = ft.float()
+    fs32 = fs.detach().float().requires_grad_(True)
+    ref = build(base=base, seed=3)(fs32, ft32)
+    ref.backward()
+    avatars = build(seed=3).make_avatars(ft32)
+    sigma = channel_sigma_loop(avatars, ft32, 1e-6)
+    by_hand = sum(CWDLoss()(fs32 / sigma, a / sigma) for a in avatars) / 8
+    torch.testing.assert_close(ref, by_hand)
+    with torch.autocast('cpu', dtype=dtype):
+        out = build(base=base, seed=3)(fs, ft)
+    assert out.dtype == torch.float32 and torch.isfinite(out)
+    torch.testing.assert_close(out, ref, rtol=1e-3, atol=0)
+    out.backward()
+    assert fs.grad.dtype == dtype and torch.isfinite(fs.grad).all()
+    torch.testing.assert_close(fs.grad, fs32.grad.to(dtype))
+
+
+# ------------------------------------------------------------------ chunks
+@pytest.mark.parametrize('kwargs', [
+    dict(base=dict(type='mmkd.CWDLoss', tau=2.0)),  # folded into the batch
+    dict(base=dict(type='mmkd.PKDLoss')),  # per avatar (batch statistics)
+    dict(base=dict(type='mmkd.MGDLoss', channels=4),
+         uncertainty='spatial'),  # learnable base parameters
+    dict(base=dict(type='mmkd.AvatarTestWeightedMSE'),
+         uncertainty='batchnorm'),
+    dict(base=dict(type='mmkd.FeatureMSELoss'), perturbation='gaussian'),
+    dict(base=dict(type='mmkd.CWDLoss'), perturbation='gaussian',
+         uncertainty='none'),
+])
+def test_chunks_change_neither_loss_nor_gradients(kwargs):
+    fs, ft = feats((3, 4, 5, 5))
+    samples = [0.5, 1.0, 2.0] if 'Weighted' in kwargs['base']['type'] \
+        else None
+    results = []
+    # N = 7: one avatar at a time, a non-divisor, all at once, more than N
+    for chunk_size in (1, 3, 7, 20):
+        torch.manual_seed(0)  # MGD's layers and masks use the global stream
+        loss = build(num_avatars=7, seed=4, chunk_size=chunk_size, **kwargs)
+        student = fs.clone().requires_grad_(True)
+        # two calls: the avatar stream continues alike
+        values = [loss(student, ft, samples) for _ in range(2)]
+        sum(values).backward()
+        grads = [student.grad] + [p.grad for p in loss.base.parameters()]
+        results.append((values, grads, loss.pop_log_vars()))
+    ref_values, ref_grads, ref_logs = results[2]  # chunk_size = N
+    assert all(g is not None for g in ref_grads)
+    for values, grads, logs in results:
+        torch.testing.assert_close(values, ref_values)
+        torch.testing.assert_close(grads, ref_grads)
+        torch.testing.assert_close(logs, ref_logs)
+
+
+def test_without_gradients_same_value():
+    fs, ft = feats()
+    fs.requires_grad_(True)
+    out = build(num_avatars=5, chunk_size=2, seed=1)(fs, ft)
+    with torch.no_grad():
+        plain = build(num_avatars=5, chunk_size=2, seed=1)(fs, ft)
+    torch.testing.assert_close(plain, out.detach())
+    # the gradients are taken during the forward: no second derivative
+    grad, = torch.autograd.grad(out, fs, create_graph=True)
+    assert not grad.requires_grad
+
+
+def graph_bytes(fn):
+    """Run ``fn``; return (peak, end): the most bytes autograd held saved
+    for backward at any time during the run, and those held after it."""
+    live = dict(now=0, peak=0)
+
+    def release(size):
+        live['now'] -= size
+
+    class Saved:
+
+        def __init__(self, tensor):
+            self.tensor = tensor
+
+    def pack(tensor):
+        saved = Saved(tensor)
+        size = tensor.numel() * tensor.element_size()
+        live['now'] += size
+        live['peak'] = max(live['peak'], live['now'])
+        weakref.finalize(saved, release, size)
+        return saved
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda s: s.tensor):
+        out = fn()
+    gc.collect()
+    return live['peak'], live['now'], out
+
+
+def test_memory_is_one_chunk_not_n_avatars():
+    fs, ft = feats((2, 8, 16, 16))
+    fs.requires_grad_(True)
+    feat_bytes = fs.numel() * 4
+
+    def measure(n, chunk_size):
+        loss = build(base=dict(type='mmkd.CWDLoss'), num_avatars=n,
+                     chunk_size=chunk_size)
+        peak, end, out = graph_bytes(lambda: loss(fs, ft))
+        out.backward()
+        return peak, end
+
+    two, _ = measure(2, 2)  # one chunk
+    many, many_end = measure(32, 2)  # 16 chunks
+    all_at_once, all_end = measure(32, 32)
+    # chunks of 2: the same graph memory for 32 avatars as for 2
+    assert many == two
+    # all 32 at once: about one feature per avatar (the measure sees it)
+    assert all_at_once >= 8 * two
+    # chunk by chunk, only student-sized tensors stay after the forward;
+    # a single chunk keeps its graph for the backward
+    assert many_end <= 2 * feat_bytes < all_end
 
 
 # -------------------------------------------------------------- randomness
@@ -315,6 +510,10 @@ def test_state_dict_continues_the_stream():
     (dict(num_avatars=0), ValueError, 'num_avatars'),
     (dict(num_avatars=2.0), ValueError, 'num_avatars'),
     (dict(num_avatars=True), ValueError, 'num_avatars'),
+    (dict(chunk_size=0), ValueError, 'chunk_size must be an int >= 1'),
+    (dict(chunk_size=1.5), ValueError, 'chunk_size'),
+    (dict(chunk_size=None), ValueError, 'chunk_size'),
+    (dict(chunk_size=True), ValueError, 'chunk_size'),
     (dict(drop_prob=1.0), ValueError, 'drop_prob'),
     (dict(drop_prob=-0.1), ValueError, 'drop_prob'),
     (dict(drop_prob='0.1'), ValueError, 'drop_prob'),

@@ -282,6 +282,12 @@ def test_teacher_correct_only_input_errors():
     (dict(mode='l2', std=0.1), "mode='l2' has no hash projection"),
     (dict(mode='l2', num_bits=8), "mode='l2' has no hash projection"),
     (dict(in_channels=0, std=1.0), 'in_channels must be an int >= 1'),
+    (dict(std=1.0, unfold=2), 'unfold must be an odd int >= 1'),
+    (dict(std=1.0, unfold=0), 'unfold must be an odd int >= 1'),
+    (dict(std=1.0, unfold=3.0), 'unfold must be an odd int >= 1'),
+    (dict(std=1.0, level_reduction='avg'), "unknown level_reduction 'avg'"),
+    (dict(std=1.0, level_reduction='sum', anchor_mask_head='bbox_head'),
+     "needs level_reduction='mean'"),
 ])
 def test_build_errors(kwargs, match):
     kwargs = dict(kwargs)
@@ -391,3 +397,349 @@ def test_distill_entry_teacher_logits_errors():
     x = torch.randn(2, 1, 28, 28)
     with pytest.raises(ValueError, match='must output one B x C tensor'):
         model.loss(x, _samples([0, 1]))
+
+
+# ------------------------------------ dense maps: unfold, levels, anchor mask
+# A two-level toy anchor head (strides 8 and 16, three anchors a position,
+# RetinaNet's MaxIoUAssigner thresholds, ignore regions on) on 40 x 48
+# images: 5 x 6 and 3 x 3 positions.
+IMG_SHAPE = (40, 48)
+STRIDES = (8, 16)
+RATIOS = (0.5, 1.0, 2.0)
+ANCHOR_SCALE = 2
+POS_IOU, NEG_IOU, IGNORE_IOF = 0.5, 0.4, 0.5
+LEVEL_SIZES = ((5, 6), (3, 3))
+# sample 0: positions with all anchors ignored; 1: all anchors inside an
+# ignored region (no position left); 2: no gt box (all anchors negative)
+GT_BOXES = ([[35.4, 21.2, 48.0, 40.0], [1.7, 3.8, 22.5, 20.0]],
+            [[10.0, 12.0, 30.0, 31.0]], [])
+IGNORED_BOXES = ([], [[-100.0, -100.0, 200.0, 200.0]], [])
+
+
+def _anchor_student(channels=2):
+    """A module holding an mmdet RetinaHead as ``bbox_head``."""
+    head = MODELS.build(
+        dict(type='mmdet.RetinaHead', num_classes=2, in_channels=channels,
+             stacked_convs=1, feat_channels=channels,
+             anchor_generator=dict(
+                 type='AnchorGenerator', octave_base_scale=ANCHOR_SCALE,
+                 scales_per_octave=1, ratios=list(RATIOS),
+                 strides=list(STRIDES)),
+             train_cfg=dict(
+                 assigner=dict(type='MaxIoUAssigner', pos_iou_thr=POS_IOU,
+                               neg_iou_thr=NEG_IOU, min_pos_iou=0,
+                               ignore_iof_thr=IGNORE_IOF),
+                 sampler=dict(type='PseudoSampler'), allowed_border=-1,
+                 pos_weight=-1, debug=False)))
+    student = nn.Module()
+    student.bbox_head = head
+    return student
+
+
+def _det_samples():
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    def instances(boxes):
+        return InstanceData(
+            bboxes=torch.tensor(boxes, dtype=torch.float32).view(-1, 4),
+            labels=torch.zeros(len(boxes), dtype=torch.long))
+
+    samples = []
+    for gts, ignored in zip(GT_BOXES, IGNORED_BOXES):
+        sample = DetDataSample(metainfo=dict(
+            img_shape=IMG_SHAPE, pad_shape=IMG_SHAPE,
+            batch_input_shape=IMG_SHAPE))
+        sample.gt_instances = instances(gts)
+        if ignored:
+            sample.ignored_instances = instances(ignored)
+        samples.append(sample)
+    return samples
+
+
+def _level_feats(batch, channels, seed):
+    g = torch.Generator().manual_seed(seed)
+    return ([torch.randn(batch, channels, h, w, generator=g,
+                         dtype=torch.float64) for h, w in LEVEL_SIZES],
+            [torch.randn(batch, channels, h, w, generator=g,
+                         dtype=torch.float64) for h, w in LEVEL_SIZES])
+
+
+def _area(box):
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _inter(a, b):
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(w, 0.0) * max(h, 0.0)
+
+
+def _ref_position_anchors(stride, height, width):
+    """The anchors of each position (row-major): centred on (x, y) *
+    stride, size stride * scale, aspect ratio h / w in RATIOS."""
+    positions = []
+    for y in range(height):
+        for x in range(width):
+            boxes = []
+            for ratio in RATIOS:
+                aw = stride * ANCHOR_SCALE / math.sqrt(ratio)
+                ah = stride * ANCHOR_SCALE * math.sqrt(ratio)
+                cx, cy = x * stride, y * stride
+                boxes.append((cx - aw / 2, cy - ah / 2, cx + aw / 2,
+                              cy + ah / 2))
+            positions.append(boxes)
+    return positions
+
+
+def _ref_keep(gts, ignored):
+    """Per position (levels concatenated): does any of its anchors escape
+    being ignored? The max-IoU rule by hand: an anchor is ignored when it
+    lies inside an ignored box (IoF > IGNORE_IOF) or its best IoU is in
+    [NEG_IOU, POS_IOU), unless it is a gt's best anchor (min_pos_iou 0)."""
+    positions = [p for stride, (h, w) in zip(STRIDES, LEVEL_SIZES)
+                 for p in _ref_position_anchors(stride, h, w)]
+    anchors = [a for p in positions for a in p]
+    ious = []
+    for a in anchors:
+        row = [_inter(a, g) / (_area(a) + _area(g) - _inter(a, g))
+               for g in gts]
+        if any(_inter(a, ig) / _area(a) > IGNORE_IOF for ig in ignored):
+            row = [-1.0] * len(gts)
+        ious.append(row)
+    ignored_anchor = []
+    for row in ious:
+        best = max(row) if row else 0.0
+        # keep the data away from the thresholds (float32 in mmdet)
+        assert all(abs(best - thr) > 1e-4 for thr in (NEG_IOU, POS_IOU))
+        ignored_anchor.append(not (0 <= best < NEG_IOU or best >= POS_IOU))
+    for j in range(len(gts)):
+        best = max(row[j] for row in ious)
+        if best >= 0:
+            for i, row in enumerate(ious):
+                if row[j] == best:
+                    ignored_anchor[i] = False
+    per = len(RATIOS)
+    return [not all(ignored_anchor[i * per:(i + 1) * per])
+            for i in range(len(positions))]
+
+
+def _ref_unfold(feat, b, y, x, k):
+    """The k x k neighbourhood of position (y, x) of sample b, zero outside
+    the map, channel-major then row by row."""
+    _, channels, height, width = feat.shape
+    r = k // 2
+    return [float(feat[b, c, y + dy, x + dx])
+            if 0 <= y + dy < height and 0 <= x + dx < width else 0.0
+            for c in range(channels) for dy in range(-r, r + 1)
+            for dx in range(-r, r + 1)]
+
+
+def _ref_dense(s_levels, t_levels, loss, k, keep=None):
+    """LSHL2 (mode 'lshl2') / LSH by hand: per sample the mean over its
+    kept positions of all levels of L2 + BCE on k x k vectors; then the
+    mean over the samples with a kept position (0 if none)."""
+    if loss.mode != 'l2':
+        weight = loss.proj_weight.double().tolist()
+        bias = loss.proj_bias.double().tolist()
+    per_sample = []
+    for b in range(s_levels[0].shape[0]):
+        values, i = [], 0
+        for s, t in zip(s_levels, t_levels):
+            for y in range(s.shape[2]):
+                for x in range(s.shape[3]):
+                    if keep is None or keep[b][i]:
+                        sv, tv = (_ref_unfold(s, b, y, x, k),
+                                  _ref_unfold(t, b, y, x, k))
+                        value = 0.0
+                        if loss.mode != 'lsh':
+                            value += sum((p - q)**2 for p, q in zip(
+                                sv, tv)) / len(sv)
+                        if loss.mode != 'l2':
+                            value += _ref_bce_vector(sv, tv, weight, bias)
+                        values.append(value)
+                    i += 1
+        if values:
+            per_sample.append(sum(values) / len(values))
+    return sum(per_sample) / len(per_sample) if per_sample else 0.0
+
+
+def test_anchor_mask_matches_max_iou_rule():
+    loss = LSHLoss(in_channels=2, num_bits=4, std=1.0, bias='zero',
+                   anchor_mask_head='bbox_head')
+    loss.bind_models(_anchor_student(), None)
+    s, t = _level_feats(3, 2, seed=11)
+    keep = loss._position_mask(t, _det_samples())
+    ref = [_ref_keep(g, i) for g, i in zip(GT_BOXES, IGNORED_BOXES)]
+    assert keep.tolist() == ref
+    # the cases the data is made for
+    assert 0 < ref[0].count(False) < len(ref[0])
+    assert not any(ref[1]) and all(ref[2])
+
+
+@pytest.mark.parametrize('mode', ['lshl2', 'lsh'])
+def test_joint_levels_unfold_mask_match_float64_reference(mode):
+    """One mean over the kept 3 x 3 x C vectors of both levels per sample,
+    then over the samples with any (the one fully ignored counts for
+    nothing), against the computation by hand."""
+    loss = _with_random_bias(
+        LSHLoss(in_channels=2, mode=mode, num_bits=6, std=0.7, bias='zero',
+                unfold=3, anchor_mask_head='bbox_head', loss_weight=1.5))
+    assert loss.joint_levels and loss.proj_weight.shape == (6, 18)
+    loss.bind_models(_anchor_student(), None)
+    s, t = _level_feats(3, 2, seed=12)
+    samples = _det_samples()
+    keep = [_ref_keep(g, i) for g, i in zip(GT_BOXES, IGNORED_BOXES)]
+    value = loss.forward_levels(s, t, samples)
+    ref = _ref_dense(s, t, loss, 3, keep)
+    _close(value, 1.5 * ref, tol=1e-7)
+    # the mask changes the value
+    assert abs(ref - _ref_dense(s, t, loss, 3)) > 1e-3
+    # the vectors the median-bias hook projects are those kept
+    rows = loss.hashed_vectors(t, samples)
+    assert rows.shape == (sum(map(sum, keep)), 18)
+    first = next(i for i, k in enumerate(keep[0]) if k)
+    y, x = divmod(first, LEVEL_SIZES[0][1])
+    torch.testing.assert_close(rows[0].tolist(), _ref_unfold(t[0], 0, y, x,
+                                                             3))
+
+
+def test_joint_levels_no_position_left_gives_zero_with_gradient():
+    loss = LSHLoss(in_channels=2, num_bits=6, std=0.7, bias='zero',
+                   anchor_mask_head='bbox_head')
+    loss.bind_models(_anchor_student(), None)
+    s, t = _level_feats(1, 2, seed=13)
+    s = [f.requires_grad_(True) for f in s]
+    value = loss.forward_levels(s, t, _det_samples()[1:2])
+    value.backward()
+    assert value.item() == 0.0
+    assert all(torch.isfinite(f.grad).all() for f in s)
+
+
+def test_level_reductions_mean_and_sum():
+    """'mean': one mean over the positions of both levels (the 5 x 6 level
+    weighs 30/39); 'sum': one mean per level, which the distiller sums."""
+    s, t = _feats(2, 3, 5, 6, seed=14)
+    s2, t2 = _feats(2, 3, 3, 3, seed=15)
+    kw = dict(in_channels=3, num_bits=5, std=0.6, bias='zero')
+    joint = _with_random_bias(LSHLoss(**kw))
+    ref = _ref_dense([s, s2], [t, t2], joint, 1)
+    _close(joint.forward_levels([s, s2], [t, t2]), ref, tol=1e-7)
+    per_level = LSHLoss(level_reduction='sum', **kw)
+    per_level.proj_bias.copy_(joint.proj_bias)
+    assert not per_level.joint_levels
+    ref_sum = _ref_dense([s], [t], joint, 1) + _ref_dense([s2], [t2], joint,
+                                                          1)
+    _close(per_level(s, t) + per_level(s2, t2), ref_sum, tol=1e-7)
+    assert abs(ref - ref_sum) > 1e-2
+    with pytest.raises(TypeError, match='one level per call'):
+        per_level.forward_levels([s, s2], [t, t2])
+
+
+def test_unfold_single_map_matches_reference():
+    s, t = _feats(2, 3, 4, 5, seed=16)
+    for mode in ('l2', 'lsh'):
+        kw = {} if mode == 'l2' else dict(num_bits=7, std=0.5, bias='zero')
+        loss = LSHLoss(in_channels=3, mode=mode, unfold=3, **kw)
+        if mode != 'l2':
+            _with_random_bias(loss)
+        _close(loss(s, t), _ref_dense([s], [t], loss, 3), tol=1e-7)
+    loss = LSHLoss(in_channels=3, num_bits=7, std=0.5, bias='zero',
+                   unfold=5)
+    _close(loss(s, t), _ref_dense([s], [t], loss, 5), tol=1e-7)
+    assert loss.num_bits == 7 and loss.proj_weight.shape == (7, 75)
+    assert LSHLoss(in_channels=3, std=1.0, unfold=3).num_bits == 32 * 27
+
+
+def test_dense_option_errors():
+    with pytest.raises(ValueError, match="unfold=3 takes the neighbourhood"):
+        LSHLoss(in_channels=4, std=1.0, bias='zero', unfold=3)(
+            torch.randn(2, 4), torch.randn(2, 4))
+    loss = LSHLoss(in_channels=2, std=1.0, bias='zero',
+                   anchor_mask_head='bbox_head')
+    s, t = _level_feats(3, 2, seed=17)
+    with pytest.raises(RuntimeError, match='bind_models'):
+        loss.forward_levels(s, t, _det_samples())
+    loss.bind_models(_anchor_student(), None)
+    with pytest.raises(ValueError, match='needs the batch.s data_samples'):
+        loss.forward_levels(s, t)
+    with pytest.raises(ValueError, match='anchors on 2 levels but the loss '
+                       'got 1'):
+        loss.forward_levels(s[:1], t[:1], _det_samples())
+    with pytest.raises(ValueError, match="closest names: \\['bbox_head'"):
+        LSHLoss(in_channels=2, std=1.0, anchor_mask_head='bbox_haed'
+                ).bind_models(_anchor_student(), None)
+    with pytest.raises(ValueError, match='must be an mmdet anchor head'):
+        LSHLoss(in_channels=2, std=1.0, anchor_mask_head='bbox_head.cls_convs'
+                ).bind_models(_anchor_student(), None)
+    with pytest.raises(TypeError, match='anchor_mask_head must be the path'):
+        LSHLoss(in_channels=2, std=1.0, anchor_mask_head=3)
+
+
+# --------------------------------- distiller: all levels of an entry at once
+def _two_level_outputs(seed):
+    """Recorder-style outputs of one module called twice (two levels)."""
+    s, t = _feats(2, 3, 4, 5, seed=seed)
+    s2, t2 = _feats(2, 3, 2, 3, seed=seed + 1)
+    return [s, s2], [t, t2]
+
+
+@pytest.mark.parametrize('reduction', ['mean', 'sum'])
+def test_distiller_level_reduction(reduction):
+    """The entry's loss: one call on both levels ('mean', logged without a
+    level suffix) or the sum of one call per level ('sum')."""
+    kw = dict(in_channels=3, num_bits=5, std=0.6, bias='zero')
+    model = _distiller(
+        student='backbone', teacher='backbone', connector=None,
+        loss=dict(type='mmkd.LSHLoss', level_reduction=reduction,
+                  loss_weight=2.0, **kw))
+    s_levels, t_levels = _two_level_outputs(seed=20)
+    out = model.distill_losses({'backbone': s_levels},
+                               {'backbone': t_levels})
+    ref_loss = LSHLoss(**kw)
+    if reduction == 'mean':
+        ref = _ref_dense(s_levels, t_levels, ref_loss, 1)
+        assert {'distill.feat.l2', 'distill.feat.lsh'} <= set(out)
+    else:
+        ref = sum(_ref_dense([s], [t], ref_loss, 1)
+                  for s, t in zip(s_levels, t_levels))
+        assert {'distill.feat.l0.lsh', 'distill.feat.l1.lsh'} <= set(out)
+    _close(out['distill.feat.loss'], 2.0 * ref, tol=1e-6)
+
+
+@pytest.mark.parametrize('entry, match', [
+    (dict(num_levels=2), 'num_levels and level_weights do not apply'),
+    (dict(level_weights=[1.0, 0.5]),
+     'num_levels and level_weights do not apply'),
+])
+def test_distiller_joint_levels_entry_errors(entry, match):
+    loss = dict(type='mmkd.LSHLoss', in_channels=3, num_bits=5, std=0.6,
+                bias='zero')
+    with pytest.raises(ValueError, match=match):
+        _distiller(student='backbone', teacher='backbone', connector=None,
+                   loss=loss, **entry)
+    # with one loss per level they apply
+    loss['level_reduction'] = 'sum'
+    _distiller(student='backbone', teacher='backbone', connector=None,
+               loss=loss, **entry)
+
+
+def test_distiller_wrapped_joint_levels_loss_error():
+    base = dict(type='mmkd.LSHLoss', in_channels=3, num_bits=5, std=0.6,
+                bias='zero')
+    with pytest.raises(ValueError, match="AvatarLoss calls its LSHLoss one "
+                       "level at a time.*level_reduction='sum'"):
+        _distiller(student='backbone', teacher='backbone', connector=None,
+                   loss=dict(type='mmkd.AvatarLoss', base=base))
+    _distiller(student='backbone', teacher='backbone', connector=None,
+               loss=dict(type='mmkd.AvatarLoss',
+                         base=dict(base, level_reduction='sum')))
+
+
+def test_distiller_binds_anchor_head_and_reports_a_wrong_one():
+    with pytest.raises(ValueError, match="anchor_mask_head='head' "
+                       r'\(LinearClsHead\) must be an mmdet anchor head'):
+        _distiller(student='backbone', teacher='backbone', connector=None,
+                   loss=dict(type='mmkd.LSHLoss', in_channels=3,
+                             num_bits=5, std=0.6, bias='zero',
+                             anchor_mask_head='head'))

@@ -1,8 +1,9 @@
 # MNIST digits for the CPU benchmark: only the official 10k test split is
-# available offline (../shared/data/mnist), cut into a seeded 8,000 train /
-# 2,000 val partition (mmkd.MNIST split='train'/'val', split_seed).
+# available offline ($MMKD_DATA_ROOT/mnist, README "Real data sets"), cut
+# into a seeded 8,000 train / 2,000 val partition (mmkd.MNIST
+# split='train'/'val', split_seed).
 dataset_type = 'mmkd.MNIST'
-data_root = '../shared/data/mnist'  # relative to the repository root
+data_root = '${MMKD_DATA_ROOT}/mnist'  # expanded by mmkd.MNIST
 split_seed = 0
 
 train_pipeline = [dict(type='mmkd.PackClsInputs')]

@@ -1,8 +1,9 @@
-# compactiv (see ../shared/data/README.md): 21 inputs, target = last column.
+# compactiv: 21 inputs, target = last column.
+# (file in $MMKD_DATA_ROOT/regression, README "Real data sets")
 in_features = 21
 dataset_args = dict(
     type='mmkd.TabularRegressionDataset',
-    data_root='../shared/data/regression',
+    data_root='${MMKD_DATA_ROOT}/regression',
     ann_file='compactiv.csv',
     header=True,
     target=-1,

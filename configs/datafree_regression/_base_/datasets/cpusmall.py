@@ -1,8 +1,9 @@
-# cpusmall (see ../shared/data/README.md): 12 inputs, target = last column.
+# cpusmall: 12 inputs, target = last column.
+# (file in $MMKD_DATA_ROOT/regression, README "Real data sets")
 in_features = 12
 dataset_args = dict(
     type='mmkd.TabularRegressionDataset',
-    data_root='../shared/data/regression',
+    data_root='${MMKD_DATA_ROOT}/regression',
     ann_file='cpusmall.csv',
     header=False,
     target=-1,

@@ -1,8 +1,9 @@
-# mv (see ../shared/data/README.md): 10 inputs, target = last column.
+# mv: 10 inputs, target = last column.
+# (file in $MMKD_DATA_ROOT/regression, README "Real data sets")
 in_features = 10
 dataset_args = dict(
     type='mmkd.TabularRegressionDataset',
-    data_root='../shared/data/regression',
+    data_root='${MMKD_DATA_ROOT}/regression',
     ann_file='mv.csv',
     header=True,
     target=-1,

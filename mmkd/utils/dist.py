@@ -1,0 +1,76 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Small cross-rank helpers (no-ops in a single process)."""
+import builtins
+from typing import Callable, TypeVar
+
+import torch
+from mmengine.dist import all_gather, all_gather_object, get_dist_info
+from torch import Tensor
+
+T = TypeVar('T')
+
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def cat_across_ranks(rows: Tensor) -> Tensor:
+    """The rows (dim 0) of ``rows`` of every rank, concatenated in rank
+    order, on every rank. Ranks may hold different numbers of rows (none
+    included); the other dims and the dtype must agree."""
+    rank, world_size = get_dist_info()
+    if world_size == 1:
+        return rows
+    counts = all_gather(torch.tensor([rows.shape[0]], dtype=torch.long,
+                                     device=rows.device))
+    counts = [int(c.item()) for c in counts]
+    longest = max(counts)
+    padded = rows.new_zeros((longest, ) + tuple(rows.shape[1:]))
+    padded[:rows.shape[0]] = rows
+    gathered = all_gather(padded)
+    return torch.cat([g[:n] for g, n in zip(gathered, counts)])
+
+
+def decorrelate_across_ranks(gen: torch.Generator) -> torch.Generator:
+    """Re-seed ``gen`` on ranks > 0 so that each rank draws its own stream.
+
+    Rank 0 (and a single process) keeps ``gen`` as it is; rank ``r > 0``
+    seeds it from one draw of ``gen`` mixed with ``r``: deterministic for a
+    given seed and rank, different between ranks.
+    """
+    rank, _ = get_dist_info()
+    if rank == 0:
+        return gen
+    draw = int(torch.randint(0, 2**62, (1, ), generator=gen,
+                             device=gen.device).item())
+    gen.manual_seed((draw * _GOLDEN + rank) % 2**63)
+    return gen
+
+
+def run_on_all_ranks(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on every rank; if it raises on any rank, raise on every
+    rank, with the message of the lowest failing rank.
+
+    A rank that failed re-raises its own exception when its message is that
+    one; the others raise an exception of the same built-in type (else
+    ``RuntimeError``) with the same message, so a bad config stops every
+    process with one message instead of leaving some waiting in a
+    collective.
+    """
+    _, world_size = get_dist_info()
+    if world_size == 1:
+        return fn()
+    error, result = None, None
+    try:
+        result = fn()
+    except Exception as err:  # noqa: BLE001  (re-raised below)
+        error = err
+    mine = None if error is None else (type(error).__name__, str(error))
+    failures = [f for f in all_gather_object(mine) if f is not None]
+    if not failures:
+        return result
+    name, message = failures[0]
+    if error is not None and str(error) == message:
+        raise error
+    cls = getattr(builtins, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        cls = RuntimeError
+    raise cls(message) from error
