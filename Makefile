@@ -2,7 +2,7 @@
 PYTHON ?= python3
 export PYTHON
 
-.PHONY: setup demo demo-seg test bench-cls bench-regression bench-distill clean-demo
+.PHONY: setup demo demo-seg test bench-cls bench-regression bench-dense bench-distill clean-demo
 
 setup:
 	bash tools/setup_env.sh
@@ -21,6 +21,9 @@ bench-cls: setup
 
 bench-regression: setup
 	$(PYTHON) tools/bench_regression.py
+
+bench-dense: setup
+	$(PYTHON) tools/bench_dense.py
 
 clean-demo:
 	rm -rf work_dirs/demo work_dirs/demo-seg

@@ -1,21 +1,32 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """`make demo`: a teacher, then one student trained alone, with a base
 feature distiller and with AKD over that base; a table, plots and the
-avatar picture. Finished steps are skipped when it is run again."""
+avatar picture.
+
+The pieces (the synthetic set, the toy configs at a size and seed, a
+training step whose result is cached on disk) are shared with
+``demo/bench_dense.py``. A finished step is reused only when its key (the
+resolved config, the teacher checkpoint's content, mmkd's sources and the
+stack's versions, :func:`step_key`) is the one it was made with; any other
+finished step is trained again."""
 import copy
+import functools
 import glob
+import hashlib
 import json
 import os
 import os.path as osp
+import shutil
 import time
 from typing import Dict, List, Optional
 
 from mmengine.config import Config
 
+from mmkd.apis.runner_cfg import build_runner, prepare_train_cfg
 from mmkd.utils.config import load_config
-from .runner_cfg import build_runner, prepare_train_cfg
 
-REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+RESULT_FILE = 'demo_result.json'
 
 DEMO_PRESETS = {
     'det': dict(
@@ -57,7 +68,7 @@ DEMO_PRESETS = {
 }
 
 
-def _make_data(task: str, data_root: str, size: dict, seed: int) -> None:
+def make_data(task: str, data_root: str, size: dict, seed: int) -> None:
     from mmkd.datasets.synthetic import (make_cityscapes_shapes,
                                          make_coco_shapes)
     if task == 'det':
@@ -70,14 +81,35 @@ def _make_data(task: str, data_root: str, size: dict, seed: int) -> None:
                                img_size=tuple(size['img']), seed=seed)
 
 
-def _student_cfg(cfg: Config) -> Config:
+def data_description(task: str, size: dict, seed: int) -> str:
+    """What :func:`make_data` makes the set from (part of a step's key)."""
+    keys = ('num_train', 'num_val', 'img')
+    return json.dumps(dict(task=task, seed=seed,
+                           **{k: size[k] for k in keys}), sort_keys=True)
+
+
+def student_cfg(cfg: Config) -> Config:
     return cfg.model.get('student', cfg.model)
 
 
-def _configure(task: str, path: str, data_root: str, work_dir: str,
-               size: dict, seed: int, teacher: bool,
-               teacher_ckpt: Optional[str]) -> Config:
-    """The toy config at the demo's size, data root, seed and schedule."""
+def _val_schedule(every: Optional[int], length: int) -> dict:
+    """Validation every ``every`` epochs/iterations; none during training
+    when ``every`` is None (mmengine's loops would otherwise validate at the
+    last one too, and :func:`train_step` evaluates after training)."""
+    if every is None:
+        return dict(val_interval=length, val_begin=length + 1)
+    return dict(val_interval=min(every, length))
+
+
+def configure(task: str, path: str, data_root: str, work_dir: str,
+              size: dict, seed: int, teacher: bool,
+              teacher_ckpt: Optional[str]) -> Config:
+    """The toy config at the given size, data root, seed and schedule.
+
+    ``size`` as in :data:`DEMO_PRESETS`; ``val_every=None`` evaluates only
+    once, after training (:func:`train_step`). ``seed`` is the Runner's
+    ``randomness.seed``: the initialisation, the data order, the
+    augmentation and the avatar stream."""
     cfg = load_config(osp.join(REPO_ROOT, path))
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[name].batch_size = size['batch']
@@ -93,7 +125,7 @@ def _configure(task: str, path: str, data_root: str, work_dir: str,
                                           'annotations/instances_val.json')
         epochs = size['teacher_epochs' if teacher else 'student_epochs']
         cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=epochs,
-                             val_interval=size['val_every'])
+                             **_val_schedule(size['val_every'], epochs))
         warmup = min(50, max(1, epochs * size['num_train'] //
                              size['batch'] // 4))
         cfg.param_scheduler = [
@@ -104,12 +136,12 @@ def _configure(task: str, path: str, data_root: str, work_dir: str,
         ]
         cfg.default_hooks.checkpoint = dict(
             type='CheckpointHook', interval=epochs, max_keep_ckpts=1)
-        _student_cfg(cfg).test_cfg.score_thr = 0.01
+        student_cfg(cfg).test_cfg.score_thr = 0.01
     else:
-        _student_cfg(cfg).data_preprocessor.size = tuple(size['img'])
+        student_cfg(cfg).data_preprocessor.size = tuple(size['img'])
         iters = size['teacher_iters' if teacher else 'student_iters']
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters,
-                             val_interval=min(size['val_every'], iters))
+                             **_val_schedule(size['val_every'], iters))
         cfg.param_scheduler = [
             dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0,
                  end=iters, by_epoch=False)
@@ -130,7 +162,7 @@ def _configure(task: str, path: str, data_root: str, work_dir: str,
     return cfg
 
 
-def _history(work_dir: str, keys: List[str]) -> Dict[str, list]:
+def history(work_dir: str, keys: List[str]) -> Dict[str, list]:
     """(step, value) series of the given scalars from mmengine's
     vis_data/scalars.json (the newest run in ``work_dir``)."""
     files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
@@ -148,17 +180,96 @@ def _history(work_dir: str, keys: List[str]) -> Dict[str, list]:
     return {k: sorted(dict(v).items()) for k, v in series.items()}
 
 
-def _train_step(name: str, cfg: Config, keys: List[str],
-                metric_key: str) -> dict:
-    """Train (unless a finished result is there) and evaluate; returns the
-    result record."""
-    result_file = osp.join(cfg.work_dir, 'demo_result.json')
+@functools.lru_cache()
+def code_fingerprint() -> str:
+    """Hash of mmkd's Python sources and the versions of the stack, taken
+    once per process: a finished step made by other code is not reused."""
+    import mmcv
+    import mmdet
+    import mmengine
+    import mmseg
+    import torch
+
+    import mmkd
+    digest = hashlib.sha1()
+    for mod in (torch, mmengine, mmcv, mmdet, mmseg):
+        digest.update(f'{mod.__name__}=={mod.__version__};'.encode())
+    package = osp.dirname(osp.abspath(mmkd.__file__))
+    for path in sorted(glob.glob(osp.join(package, '**', '*.py'),
+                                 recursive=True)):
+        digest.update(osp.relpath(path, package).encode())
+        with open(path, 'rb') as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+def git_head() -> str:
+    """The commit checked out, and whether mmkd/ or configs/ differ from
+    it (the code a table was made with; see also :func:`code_fingerprint`).
+    """
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(('git', '-C', REPO_ROOT) + args,
+                              capture_output=True, text=True).stdout.strip()
+
+    head = git('rev-parse', '--short', 'HEAD') or 'unknown'
+    dirty = git('status', '--porcelain', '--', 'mmkd', 'configs')
+    return f'{head} (mmkd/configs modified)' if dirty else head
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha1()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def step_key(cfg: Config, data: str = '') -> str:
+    """What determines a training step's result: the resolved config (less
+    its work dir and visualizer name, which do not change the numbers), the
+    content of the teacher checkpoint it loads, ``data`` (what the
+    synthetic set was made with), the number of torch threads (float
+    reductions are split by it) and :func:`code_fingerprint`."""
+    import torch
+    described = data
+    resolved = cfg.to_dict()
+    resolved.pop('work_dir', None)
+    resolved.get('visualizer', {}).pop('name', None)
+    teacher = resolved.get('model', {}).get('teacher')
+    checkpoint = teacher.get('checkpoint') if isinstance(teacher,
+                                                         dict) else None
+    if checkpoint and osp.isfile(checkpoint):
+        teacher['checkpoint'] = _file_digest(checkpoint)
+    text = json.dumps(resolved, sort_keys=True, default=repr)
+    return hashlib.sha1(
+        f'{text}|{described}|threads={torch.get_num_threads()}|'
+        f'{code_fingerprint()}'.encode()).hexdigest()
+
+
+def train_step(name: str, cfg: Config, keys: List[str], metric_key: str,
+               data: str = '', prefix: str = '[demo]',
+               keep_checkpoint: bool = True) -> dict:
+    """Train and evaluate, unless ``cfg.work_dir`` holds a finished result
+    with the same :func:`step_key` (reused, ``reused=True``); a finished
+    result with another key is removed with its work dir and trained
+    again. Returns the result record. ``data`` describes the synthetic set
+    (see :func:`data_description`). ``keep_checkpoint=False`` deletes the
+    checkpoint once the result is written (``checkpoint`` is then None)."""
+    key = step_key(cfg, data)
+    result_file = osp.join(cfg.work_dir, RESULT_FILE)
     if osp.isfile(result_file):
         with open(result_file) as f:
             result = json.load(f)
-        print(f'[demo] {name}: finished before, reusing {cfg.work_dir}')
-        return result
-    print(f'[demo] training {name} -> {cfg.work_dir}')
+        if result.get('key') == key:
+            print(f'{prefix} {name}: finished before (same config, teacher '
+                  f'and code), reusing {cfg.work_dir}')
+            return dict(result, reused=True)
+        print(f'{prefix} {name}: the finished run in {cfg.work_dir} was '
+              'made with another config, teacher or code: training again')
+        shutil.rmtree(cfg.work_dir)
+    print(f'{prefix} training {name} -> {cfg.work_dir}')
     start = time.time()
     runner = build_runner(prepare_train_cfg(cfg, work_dir=cfg.work_dir))
     runner.train()
@@ -166,12 +277,18 @@ def _train_step(name: str, cfg: Config, keys: List[str],
     metrics = {k: float(v) for k, v in runner.val_loop.run().items()}
     ckpts = sorted(glob.glob(osp.join(cfg.work_dir, '*.pth')),
                    key=osp.getmtime)
-    result = dict(name=name, metrics=metrics, wall_time=wall,
-                  checkpoint=ckpts[-1],
-                  history=_history(cfg.work_dir, keys + [metric_key]))
+    checkpoint = ckpts[-1]
+    if not keep_checkpoint:
+        for path in ckpts:
+            os.remove(path)
+        checkpoint = None
+    result = dict(name=name, key=key, code=code_fingerprint(),
+                  metrics=metrics, wall_time=wall,
+                  checkpoint=checkpoint,
+                  history=history(cfg.work_dir, keys + [metric_key]))
     with open(result_file, 'w') as f:
         json.dump(result, f)
-    return result
+    return dict(result, reused=False)
 
 
 def _plot(task: str, preset: dict, results: List[dict], out: str) -> str:
@@ -228,27 +345,33 @@ def run_demo(task: str = 'det', work_dir: Optional[str] = None,
     os.makedirs(work_dir, exist_ok=True)
     start = time.time()
     print(f'[demo] synthetic data set -> {data_root}')
-    _make_data(task, data_root, size, seed)
+    make_data(task, data_root, size, seed)
     metric_key = preset['metrics'][0][1]
-    teacher_cfg = _configure(task, preset['teacher'], data_root,
-                             osp.join(work_dir, 'teacher'), size, seed,
-                             teacher=True, teacher_ckpt=None)
-    teacher = _train_step('teacher', teacher_cfg, [], metric_key)
+    teacher_cfg = configure(task, preset['teacher'], data_root,
+                            osp.join(work_dir, 'teacher'), size, seed,
+                            teacher=True, teacher_ckpt=None)
+    data = data_description(task, size, seed)
+    teacher = train_step('teacher', teacher_cfg, [], metric_key, data)
     results = []
     for i, (name, path) in enumerate(preset['runs']):
-        cfg = _configure(task, path, data_root,
-                         osp.join(work_dir, f'student_{i}'), size, seed,
-                         teacher=False,
-                         teacher_ckpt=teacher['checkpoint'] if i else None)
-        results.append(_train_step(name, cfg, [preset['distill_key']],
-                                   metric_key))
+        cfg = configure(task, path, data_root,
+                        osp.join(work_dir, f'student_{i}'), size, seed,
+                        teacher=False,
+                        teacher_ckpt=teacher['checkpoint'] if i else None)
+        results.append(train_step(name, cfg, [preset['distill_key']],
+                                  metric_key, data))
     table = _table(preset, [teacher] + results)
     plot = _plot(task, preset, results, osp.join(work_dir, 'curves.png'))
     avatars = _avatars(task, preset, data_root, work_dir, size, seed,
                        teacher['checkpoint'], results[-1]['checkpoint'])
     print('\n' + table)
+    import torch
+    reused = sum(r['reused'] for r in [teacher] + results)
     print(f'\n[demo] total wall time {(time.time() - start) / 60:.1f} min '
-          '(finished steps reused)')
+          f'({reused} of {len(results) + 1} training steps reused)')
+    print(f'[demo] code: commit {git_head()}, mmkd sources '
+          f'{code_fingerprint()[:12]}, {torch.get_num_threads()} torch '
+          'threads')
     print(f'[demo] curves: {osp.abspath(plot)}')
     print(f'[demo] avatars: {osp.abspath(avatars)}')
     return dict(table=table, results=[teacher] + results, plot=plot,
@@ -263,7 +386,7 @@ def _avatars(task, preset, data_root, work_dir, size, seed, teacher_ckpt,
     from mmkd.visualization import (avatar_panels, prepare_image,
                                     save_avatar_grid)
     from mmengine.registry import DefaultScope
-    cfg = _configure(task, preset['runs'][-1][1], data_root, work_dir, size,
+    cfg = configure(task, preset['runs'][-1][1], data_root, work_dir, size,
                      seed, teacher=False, teacher_ckpt=teacher_ckpt)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         model = MODELS.build(copy.deepcopy(cfg.model))

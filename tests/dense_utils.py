@@ -95,3 +95,19 @@ def train(cfg: Config, config_file=None):
 
 def load(rel: str, **cfg_options) -> Config:
     return load_config(config_path(rel), cfg_options or None)
+
+
+def save_untrained(rel: str, path, init: bool = False) -> str:
+    """Build the mmdet/mmseg model of config ``rel`` and save its (fresh,
+    untrained) weights as a checkpoint at ``path``."""
+    import torch
+    from mmengine.registry import DefaultScope
+
+    from mmkd.registry import MODELS
+    cfg = load(rel)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        model = MODELS.build(cfg.model)
+    if init:
+        model.init_weights()
+    torch.save({'state_dict': model.state_dict()}, str(path))
+    return str(path)

@@ -49,6 +49,7 @@ class DistProbeHook(Hook):
 
     def before_train(self, runner) -> None:
         from mmkd.models.losses import AvatarLoss
+        from mmkd.utils.dist import cat_across_ranks
         rank, world_size = get_dist_info()
         wrapper = runner.model
         model = wrapper.module if is_model_wrapper(wrapper) else wrapper
@@ -72,6 +73,9 @@ class DistProbeHook(Hook):
             },
             avatars=avatars,
             failure=_rank_dependent_failure(),
+            # rank 1 has no rows at all
+            gathered=cat_across_ranks(
+                None if rank == 1 else torch.arange(6.).view(2, 3)),
             img_ids=[])
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,

@@ -1,11 +1,16 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-"""Every config under configs/ builds: its model is constructed for real
-(teacher checkpoints replaced by freshly saved ones of the same teacher)."""
+"""Every config under configs/ is counted and builds: its model is
+constructed for real (teacher checkpoints replaced by freshly saved ones of
+the same teacher). The bases (files in ``_base_`` folders) are all used, and
+each teacher checkpoint is written in one base only."""
+import collections
 import glob
 import os.path as osp
+import re
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmkd.models.distillers.teacher import (_build_in_scope,
@@ -14,11 +19,37 @@ from mmkd.registry import MODELS
 from mmkd.utils import load_config
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-CONFIGS = sorted(
+CONFIG_DIR = osp.join(REPO, 'configs')
+ALL_PY = sorted(
     osp.relpath(p, REPO)
-    for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                       recursive=True)
-    if '_base_' not in p.split(osp.sep))
+    for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True))
+CONFIGS = [p for p in ALL_PY if '_base_' not in p.split(osp.sep)]
+BASES = [p for p in ALL_PY if '_base_' in p.split(osp.sep)]
+
+# the configs there are, folder by folder: a config added or removed must
+# be counted here too
+EXPECTED_CONFIGS = {
+    'configs/akd': 10,
+    'configs/cls/cifar100': 11,
+    'configs/cls/dkd': 8,
+    'configs/cls/imagenet': 2,
+    'configs/cls/kd': 8,
+    'configs/cls/ldrld': 7,
+    'configs/cls/lsh': 3,
+    'configs/cls/mnist': 11,
+    'configs/cls/rld': 7,
+    'configs/cwd': 3,
+    'configs/datafree_regression': 33,  # 3 teachers + 30 students
+    'configs/fgd': 2,
+    'configs/fitnets': 2,
+    'configs/lsh': 4,
+    'configs/mgd': 2,
+    'configs/pkd': 4,
+    'configs/toy': 6,
+}
+
+# a teacher checkpoint written in a config file (split strings included)
+TEACHER_CHECKPOINT = re.compile(r"checkpoint=\s*(#[^\n]*)?\s*'")
 
 _fresh = {}
 
@@ -36,8 +67,55 @@ def fresh_teacher_ckpt(teacher: dict, tmp_dir: str) -> str:
     return _fresh[key]
 
 
-def test_configs_found():
-    assert len(CONFIGS) >= 10
+def local_bases(path: str) -> list:
+    """The files under configs/ that ``path`` inherits, directly or not
+    (package-scoped bases such as ``mmdet::`` are not followed)."""
+    found, todo = [], [osp.join(REPO, path)]
+    while todo:
+        current = todo.pop()
+        for base in Config._get_base_files(current):
+            if '::' in base:
+                continue
+            full = osp.normpath(osp.join(osp.dirname(current), base))
+            rel = osp.relpath(full, REPO)
+            if rel not in found:
+                found.append(rel)
+                todo.append(full)
+    return found
+
+
+def read(path: str) -> str:
+    with open(osp.join(REPO, path), encoding='utf-8') as f:
+        return f.read()
+
+
+def test_every_config_is_counted():
+    counts = collections.Counter(osp.dirname(p) for p in CONFIGS)
+    assert dict(counts) == EXPECTED_CONFIGS
+    assert len(CONFIGS) == sum(EXPECTED_CONFIGS.values()) == 123
+    assert len(CONFIGS) + len(BASES) == len(ALL_PY)
+
+
+def test_every_base_is_used():
+    used = set()
+    for config in CONFIGS:
+        used.update(local_bases(config))
+    assert sorted(set(BASES) - used) == []
+
+
+def test_each_teacher_checkpoint_is_written_once():
+    """The method configs take their teacher from a base (a pair base or a
+    teacher file), and no two files write the same teacher checkpoint."""
+    where = collections.defaultdict(list)
+    for path in ALL_PY:
+        if not TEACHER_CHECKPOINT.search(read(path)):
+            continue
+        assert path in BASES, f'{path}: the teacher belongs in its pair base'
+        cfg = Config.fromfile(osp.join(REPO, path))
+        teacher = cfg.get('teacher') or cfg.model.teacher
+        where[teacher['checkpoint']].append(path)
+    assert len(where) == 20  # 7 classification, 10 dense, 3 regression
+    assert {c: p for c, p in where.items() if len(p) > 1} == {}
 
 
 @pytest.mark.parametrize('config', CONFIGS)
@@ -49,6 +127,9 @@ def test_config_builds(config, tmp_path_factory):
         # any tools/train.py builds mmkd's runner and its hooks
         assert cfg.get('runner_type') == 'mmkd.DistillRunner'
         assert 'mmkd' in cfg.get('custom_imports', {}).get('imports', [])
+    if model_cfg.get('type') == 'mmkd.SingleTeacherDistiller':
+        # entries keyed by name, so that a config overrides one of its base
+        assert isinstance(model_cfg.distill, dict)
     teacher = model_cfg.get('teacher')
     if isinstance(teacher, dict) and 'checkpoint' in teacher:
         tmp = str(tmp_path_factory.getbasetemp())

@@ -173,14 +173,25 @@ def test_a_check_failing_on_one_rank_fails_on_every_rank(dist_run):
         assert probe['failure'] == 'only rank 1 sees this problem'
 
 
+def test_rows_gathered_from_ranks_with_and_without_rows(dist_run):
+    for probe in dist_run['probes']:
+        assert torch.equal(probe['gathered'], torch.arange(6.).view(2, 3))
+
+
 def test_bad_config_stops_both_ranks_with_one_message(tmp_path,
                                                       coco_shapes_root,
                                                       teacher):
-    # no connector: 64-channel student features against a loss for 128
-    options = dict(det_options(coco_shapes_root, teacher, batch_size=BATCH),
-                   **{'model.distill.0.connector': None})
-    output = _dist_train(repo_path(LSH_DET), str(tmp_path / 'work'),
-                         options, str(tmp_path), expect_failure=True)
+    # no connector: 64-channel student features against a loss for 128 (a
+    # config of its own: --cfg-options cannot name the entry, whose name has
+    # dots)
+    config = tmp_path / 'lsh_no_connector.py'
+    config.write_text(
+        f'_base_ = [{repo_path(LSH_DET)!r}]\n'
+        "model = dict(distill={'bbox_head.cls_convs.1-bbox_head.cls_convs.2':"
+        ' dict(connector=None)})\n')
+    options = det_options(coco_shapes_root, teacher, batch_size=BATCH)
+    output = _dist_train(str(config), str(tmp_path / 'work'), options,
+                         str(tmp_path), expect_failure=True)
     # torchrun prefixes each process's lines with [rank<r>]:
     errors = dict(re.findall(r'^\[rank(\d)\]: (ValueError: .*)$', output,
                              re.M))

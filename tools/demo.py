@@ -16,9 +16,10 @@ import argparse
 import os.path as osp
 import sys
 
+# the repository root first: its demo/ package, not this script
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-from mmkd.apis.demo import DEMO_PRESETS, run_demo  # noqa: E402
+from demo.pipeline import DEMO_PRESETS, run_demo  # noqa: E402
 
 
 def parse_args(argv=None):

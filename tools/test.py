@@ -7,16 +7,15 @@ For a distillation config, the student is evaluated; the checkpoint may be one
 written during distillation or a plain student checkpoint (same keys).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-from mmengine.config import DictAction  # noqa: E402
 
 import mmkd  # noqa: E402,F401
-from mmkd.apis import build_runner, prepare_test_cfg  # noqa: E402
+from mmkd.apis import (add_launch_args, build_runner,  # noqa: E402
+                       parse_launch_args, prepare_test_cfg)
 from mmkd.utils import load_config  # noqa: E402
 
 
@@ -29,21 +28,8 @@ def parse_args(argv=None):
         '--show-dir',
         help='directory (relative to the work dir) where painted '
         'predictions are saved')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def main(argv=None):

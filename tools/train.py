@@ -5,16 +5,15 @@
                                  [--cfg-options k=v ...] [--launcher pytorch]
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-from mmengine.config import DictAction  # noqa: E402
 
 import mmkd  # noqa: E402,F401  (registries, safe checkpoint loading)
-from mmkd.apis import build_runner, prepare_train_cfg  # noqa: E402
+from mmkd.apis import (add_launch_args, build_runner,  # noqa: E402
+                       parse_launch_args, prepare_train_cfg)
 from mmkd.utils import load_config  # noqa: E402
 
 
@@ -31,21 +30,8 @@ def parse_args(argv=None):
         'the work dir when no path is given')
     parser.add_argument(
         '--amp', action='store_true', help='enable automatic mixed precision')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def main(argv=None):

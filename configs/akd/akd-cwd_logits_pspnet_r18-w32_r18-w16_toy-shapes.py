@@ -2,25 +2,10 @@
 # Cityscapes-layout set, on the segmentation logits; 8 dropout avatars
 # (p = 0.1), per-channel uncertainty. Train the teacher first:
 #   python tools/train.py configs/toy/pspnet_r18-w32_shapes-cityscapes.py
-# student
-_base_ = ['../toy/pspnet_r18-w16_shapes-cityscapes.py',
-          '../_base_/mmkd_runtime.py']
-# teacher: config + checkpoint
-teacher = dict(
-    config='{{fileDirname}}/../toy/pspnet_r18-w32_shapes-cityscapes.py',
-    checkpoint='work_dirs/pspnet_r18-w32_shapes-cityscapes/iter_800.pth')
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=teacher,
-    # which layers -> which loss
-    distill=[
-        dict(student='decode_head.conv_seg', teacher='decode_head.conv_seg',
-             loss=dict(
-                 type='mmkd.AvatarLoss',
-                 base=dict(type='mmkd.CWDLoss', tau=1.0, loss_weight=5),
-                 num_avatars=8,
-                 drop_prob=0.1,
-                 uncertainty='channel'))
-    ])
+# the toy CWD config: student, teacher, logits, CWD loss
+_base_ = ['../cwd/cwd_logits_pspnet_r18-w32_r18-w16_toy-shapes.py']
+# which loss: that CWD loss under 8 dropout avatars
+model = dict(distill={'decode_head.conv_seg': dict(loss=dict(
+    _delete_=True, type='mmkd.AvatarLoss',
+    base=_base_.model.distill['decode_head.conv_seg'].loss,
+    num_avatars=8, drop_prob=0.1, uncertainty='channel'))})

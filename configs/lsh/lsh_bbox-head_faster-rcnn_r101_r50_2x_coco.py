@@ -5,39 +5,30 @@
 # the teacher's classifier weights (the public code's default), median bias.
 # Published on VOC07 (R101 83.6 -> R50 82.0): LSHL2 83.0 mAP. This config is
 # COCO and has not been reproduced here.
-# student
-_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
-          '../_base_/mmkd_runtime.py']
-# teacher: config + checkpoint (mmdet model zoo, 39.8 box AP)
-teacher = dict(
-    config='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py',
-    checkpoint=  # noqa: E501
-    'https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r101_fpn_2x_coco/faster_rcnn_r101_fpn_2x_coco_bbox_mAP-0.398_20200504_210455-1d2dac9c.pth')
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=teacher,
-    # which layers -> which loss
-    distill=[
-        dict(student='roi_head.bbox_head.shared_fcs.1',
-             teacher='roi_head.bbox_head.shared_fcs.1',
-             # the teacher's box head runs on the student's sampled RoIs
-             # (argument 1 of the RoI extractor), so both describe the same
-             # boxes
-             teacher_input_from_student=dict(
-                 module='roi_head.bbox_roi_extractor', arg=1),
-             # post-ReLU, as the authors' torchvision box head gives it
-             # (mmdet's shared_fcs.1 is the bare linear layer)
-             act_cfg=dict(type='ReLU'),
-             loss=dict(
-                 type='mmkd.LSHLoss',
-                 in_channels=1024,
-                 mode='lshl2',
-                 num_bits=4096,
-                 std_from='roi_head.bbox_head.fc_cls.weight',
-                 bias='median',  # the authors' detection scripts: 'zero'
-                 loss_weight=7))
-    ])
+# student and teacher (mmdet model zoo, 39.8 box AP)
+_base_ = ['../_base_/pairs/faster-rcnn_r101_r50_2x_coco.py']
+model = dict(distill={
+    # which layers: the box head's RoI feature instead of the FPN
+    'neck': None,
+    'roi_head.bbox_head.shared_fcs.1': dict(
+        student='roi_head.bbox_head.shared_fcs.1',
+        teacher='roi_head.bbox_head.shared_fcs.1',
+        # the teacher's box head runs on the student's sampled RoIs
+        # (argument 1 of the RoI extractor), so both describe the same
+        # boxes
+        teacher_input_from_student=dict(
+            module='roi_head.bbox_roi_extractor', arg=1),
+        # post-ReLU, as the authors' torchvision box head gives it
+        # (mmdet's shared_fcs.1 is the bare linear layer)
+        act_cfg=dict(type='ReLU'),
+        # which loss
+        loss=dict(
+            type='mmkd.LSHLoss',
+            in_channels=1024,
+            mode='lshl2',
+            num_bits=4096,
+            std_from='roi_head.bbox_head.fc_cls.weight',
+            bias='median',  # the authors' detection scripts: 'zero'
+            loss_weight=7))})
 # resolves std_from and computes the median bias before training
 custom_hooks = [dict(type='mmkd.LSHMedianBiasHook')]

@@ -12,36 +12,27 @@
 # the public detection code uses 0).
 # Published on VOC07 (R101 83.0 -> R50 82.5): LSHL2 83.0 mAP. This config is
 # COCO and has not been reproduced here.
-# student
-_base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
-          '../_base_/mmkd_runtime.py']
-# teacher: config + checkpoint (mmdet model zoo, 38.9 box AP)
-teacher = dict(
-    config='mmdet::retinanet/retinanet_r101_fpn_2x_coco.py',
-    checkpoint=  # noqa: E501
-    'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_r101_fpn_2x_coco/retinanet_r101_fpn_2x_coco_20200131-5560aee8.pth')
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=teacher,
-    # which layers -> which loss: the shared head's last cls conv, called
-    # once per FPN level (five levels, given to the loss together)
-    distill=[
-        dict(student='bbox_head.cls_convs.3',
-             teacher='bbox_head.cls_convs.3',
-             loss=dict(
-                 type='mmkd.LSHLoss',
-                 in_channels=256,
-                 mode='lshl2',
-                 unfold=3,
-                 level_reduction='mean',
-                 anchor_mask_head='bbox_head',
-                 num_bits=4096,
-                 std_from='bbox_head.retina_cls.weight',
-                 bias='median',  # the authors' detection scripts: 'zero'
-                 loss_weight=7))
-    ])
+# student and teacher (mmdet model zoo, 38.9 box AP)
+_base_ = ['../_base_/pairs/retinanet_r101_r50_2x_coco.py']
+model = dict(distill={
+    # which layers: the shared head's last cls conv instead of the FPN,
+    # called once per FPN level (five levels, given to the loss together)
+    'neck': None,
+    'bbox_head.cls_convs.3': dict(
+        student='bbox_head.cls_convs.3',
+        teacher='bbox_head.cls_convs.3',
+        # which loss
+        loss=dict(
+            type='mmkd.LSHLoss',
+            in_channels=256,
+            mode='lshl2',
+            unfold=3,
+            level_reduction='mean',
+            anchor_mask_head='bbox_head',
+            num_bits=4096,
+            std_from='bbox_head.retina_cls.weight',
+            bias='median',  # the authors' detection scripts: 'zero'
+            loss_weight=7))})
 # resolves std_from and computes the median bias before training (512
 # vectors per batch, all levels pooled: 50 x 512 x 4096 floats kept)
 custom_hooks = [dict(type='mmkd.LSHMedianBiasHook')]

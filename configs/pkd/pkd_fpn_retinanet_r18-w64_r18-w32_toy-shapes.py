@@ -2,22 +2,8 @@
 # five FPN levels (64 -> 128 channels through a 1x1-conv + BN connector
 # per level). Train the teacher first:
 #   python tools/train.py configs/toy/retinanet_r18-w64_shapes-coco.py
-# student
-_base_ = ['../toy/retinanet_r18-w32_shapes-coco.py',
-          '../_base_/mmkd_runtime.py']
-# teacher: config + checkpoint
-teacher = dict(
-    config='{{fileDirname}}/../toy/retinanet_r18-w64_shapes-coco.py',
-    checkpoint='work_dirs/retinanet_r18-w64_shapes-coco/epoch_24.pth')
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=teacher,
-    # which layers -> connector -> which loss
-    distill=[
-        dict(student='neck', teacher='neck', num_levels=5,
-             connector=dict(type='mmkd.ConvConnector', in_channels=64,
-                            out_channels=128),
-             loss=dict(type='mmkd.PKDLoss', loss_weight=10))
-    ])
+# student, teacher, the distilled FPN levels and their connectors
+_base_ = ['../_base_/pairs/retinanet_r18-w64_r18-w32_toy-shapes.py']
+# which loss
+model = dict(distill=dict(neck=dict(
+    loss=dict(type='mmkd.PKDLoss', loss_weight=10))))

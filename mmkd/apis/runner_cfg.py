@@ -1,5 +1,7 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """What tools/train.py and tools/test.py do to a config before the Runner."""
+import argparse
+import os
 import os.path as osp
 from typing import Iterator, Optional, Tuple
 
@@ -19,8 +21,20 @@ DISTILL_HOOKS = ('mmkd.DistillCheckpointHook',
 
 
 def is_distill_cfg(cfg: Config) -> bool:
-    model_type = str(cfg.get('model', {}).get('type', ''))
-    return model_type.split('.')[-1].endswith('Distiller')
+    """Whether the config's model is an mmkd distiller (its registered
+    class derives from :class:`~mmkd.models.distillers.BaseDistiller`)."""
+    from mmkd.models.distillers import BaseDistiller
+    from mmkd.registry import MODELS
+    model_type = cfg.get('model', {}).get('type')
+    if isinstance(model_type, type):
+        cls = model_type
+    elif isinstance(model_type, str):
+        cls = MODELS.get(model_type if '.' in model_type or
+                         model_type.startswith('mmkd') else
+                         f'mmkd.{model_type}')
+    else:
+        return False
+    return isinstance(cls, type) and issubclass(cls, BaseDistiller)
 
 
 def _iter_datasets(cfg: dict) -> Iterator[dict]:
@@ -147,3 +161,29 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def add_launch_args(parser: argparse.ArgumentParser) -> None:
+    """The options tools/train.py and tools/test.py share, as mmdet's:
+    ``--cfg-options``, ``--launcher`` and ``--local-rank``."""
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launch_args(parser: argparse.ArgumentParser, argv=None):
+    """``parser.parse_args`` that also exports ``LOCAL_RANK`` (torch's
+    launcher sets it; ``--local-rank`` stands in for older launchers)."""
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args

@@ -61,7 +61,7 @@ class MNIST(InMemoryClsDataset):
     ``data_root``. Images are 28 x 28 x 1 uint8 arrays under ``img``.
 
     Where only the official 10k test files exist (as in
-    ``shared/data/mnist``), ``split`` cuts them into a seeded, disjoint
+    ``$MMKD_DATA_ROOT/mnist``), ``split`` cuts them into a seeded, disjoint
     train/val partition: ``num_val`` images drawn by ``split_seed`` form
     ``'val'``, the others ``'train'``; both keep the file order.
 

@@ -15,6 +15,9 @@ def register_config_package() -> None:
     its table ``mmengine.config.utils.MODULE2PACKAGE``; ``import mmkd`` adds
     ``mmkd`` to it. The files are then read from the installed package's
     ``.mim/configs`` (``pip install .`` ships them there; see setup.py).
+    For a package in that table mmengine also calls
+    ``mmkd.utils.register_all_modules(False)`` when a registry of the
+    ``mmkd`` scope has no import location.
     """
     from mmengine.config.utils import MODULE2PACKAGE
     MODULE2PACKAGE.setdefault('mmkd', 'mmkd')

@@ -1,7 +1,7 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Small cross-rank helpers (no-ops in a single process)."""
 import builtins
-from typing import Callable, TypeVar
+from typing import Callable, Optional, TypeVar
 
 import torch
 from mmengine.dist import all_gather, all_gather_object, get_dist_info
@@ -12,18 +12,31 @@ T = TypeVar('T')
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
-def cat_across_ranks(rows: Tensor) -> Tensor:
+def cat_across_ranks(rows: Optional[Tensor]) -> Optional[Tensor]:
     """The rows (dim 0) of ``rows`` of every rank, concatenated in rank
-    order, on every rank. Ranks may hold different numbers of rows (none
-    included); the other dims and the dtype must agree."""
-    rank, world_size = get_dist_info()
+    order, on every rank.
+
+    Ranks may hold different numbers of rows, or ``None`` (no rows; e.g. a
+    rank that got no batch); the other dims and the dtype must agree.
+    Returns ``None`` only when every rank passed ``None``.
+    """
+    _, world_size = get_dist_info()
     if world_size == 1:
         return rows
-    counts = all_gather(torch.tensor([rows.shape[0]], dtype=torch.long,
-                                     device=rows.device))
-    counts = [int(c.item()) for c in counts]
-    longest = max(counts)
-    padded = rows.new_zeros((longest, ) + tuple(rows.shape[1:]))
+    mine = None if rows is None else (rows.shape[0], tuple(rows.shape[1:]),
+                                      str(rows.dtype))
+    metas = all_gather_object(mine)
+    known = [m for m in metas if m is not None]
+    if not known:
+        return None
+    if any(m[1:] != known[0][1:] for m in known):
+        raise ValueError('cat_across_ranks: the ranks hold rows of different '
+                         f'shapes or dtypes: {known}')
+    trailing, dtype = known[0][1], getattr(torch, known[0][2].split('.')[-1])
+    if rows is None:
+        rows = torch.zeros((0, ) + trailing, dtype=dtype)
+    counts = [0 if m is None else m[0] for m in metas]
+    padded = rows.new_zeros((max(counts), ) + trailing)
     padded[:rows.shape[0]] = rows
     gathered = all_gather(padded)
     return torch.cat([g[:n] for g, n in zip(gathered, counts)])

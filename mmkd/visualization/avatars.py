@@ -41,7 +41,7 @@ def _channel_mean(feat: torch.Tensor) -> np.ndarray:
 @torch.no_grad()
 def avatar_panels(model, inputs, data_samples, num_shown: int = 3) -> List:
     """Per (entry, level): a dict of 2-D maps for the first image."""
-    teacher_out = model._teacher_outputs(inputs, data_samples)
+    teacher_out = model.teacher_outputs(inputs, data_samples)
     student_out = model.student_recorder.run(model.student, inputs,
                                              data_samples, mode='tensor')
     panels = []

@@ -100,7 +100,8 @@ def test_mnist_distill_config_trains_and_evaluates(method, teacher_ckpt,
 
     # validated after the epoch
     acc = hub.get_scalar('val/accuracy/top1').current()
-    assert 0.0 <= acc <= 100.0
+    # a few iterations on MNIST: 3-19 % measured per method (chance 10 %)
+    assert isinstance(acc, float) and acc > 0
 
     # the teacher was loaded from the Runner-made checkpoint and stayed
     # frozen through training

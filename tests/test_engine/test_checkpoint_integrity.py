@@ -15,9 +15,9 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
-from dense_utils import REPO_ROOT, load, shrink_det_cfg, train
+from dense_utils import (REPO_ROOT, load, save_untrained, shrink_det_cfg,
+                         train)
 from mmkd.apis import build_runner, prepare_train_cfg
 from mmkd.engine import safe_torch_load
 from mmkd.engine.checkpoint_files import (PARTIAL_SUFFIX, AtomicLocalBackend,
@@ -89,13 +89,8 @@ def test_removal_waits_until_released(tmp_path):
 @pytest.fixture(scope='module')
 def teacher_ckpt(tmp_path_factory):
     """A freshly saved (untrained) toy teacher checkpoint."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import DefaultScope
-    path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(load(RETINA_T).model)
-    torch.save({'state_dict': model.state_dict()}, path)
-    return str(path)
+    return save_untrained(RETINA_T,
+                          tmp_path_factory.mktemp('teacher') / 'teacher.pth')
 
 
 def test_kill_during_checkpoint_write_keeps_previous_and_resumes(

@@ -9,6 +9,7 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
+from mmkd.apis import build_runner
 from mmkd.datasets import TabularRegressionDataset
 from mmkd.engine.hooks import BestStateHook
 from datafree_regression_utils import CONFIG_DIR, SLICE, runner_cfg
@@ -110,3 +111,44 @@ def test_configs_match_their_names():
         assert cfg.model.teacher.config.endswith(
             f'teacher_mlp500_{dataset}.py')
         assert np.isclose(cfg.model.beta, 1e-5) and cfg.model.gamma == 1e-5
+
+
+def _generator_run(teacher_ckpt, work_dir, resume_from=None):
+    cfg = distill_cfg('generator-adecr_mlp50_compactiv.py', teacher_ckpt,
+                      work_dir, epochs=4)
+    cfg.train_cfg.val_interval = 100  # no validation, no best-state swap
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
+                                        by_epoch=False, interval=2)
+    if resume_from is not None:
+        cfg.load_from, cfg.resume = resume_from, True
+    runner = build_runner(cfg)  # the config's mmkd.DistillRunner
+    runner.train()
+    return runner.model
+
+
+def test_checkpoint_holds_no_teacher_and_resume_is_exact(compactiv_teacher,
+                                                         tmp_path):
+    torch.set_num_threads(1)
+    full = _generator_run(compactiv_teacher, str(tmp_path / 'full'))
+    ckpt = torch.load(str(tmp_path / 'full' / 'iter_2.pth'),
+                      weights_only=False)
+    # a plain student checkpoint: the student's keys, the generator apart,
+    # and not one teacher weight
+    assert set(ckpt['state_dict']) == set(full.student.state_dict())
+    assert set(ckpt['distill_state_dict']) == {
+        f'generator.{k}' for k in full.generator.state_dict()}
+    # (the teacher has the same key names, hidden 500 instead of 50)
+    for key, value in full.student.state_dict().items():
+        assert ckpt['state_dict'][key].shape == value.shape
+        assert full.teacher.state_dict()[key].shape != value.shape or \
+            value.dim() < 2 and value.numel() == 1
+    # stop at iteration 2, resume: the same student and generator as the
+    # uninterrupted run, to the bit
+    resumed = _generator_run(compactiv_teacher, str(tmp_path / 'resumed'),
+                             str(tmp_path / 'full' / 'iter_2.pth'))
+    for part in ('student', 'generator'):
+        want = getattr(full, part).state_dict()
+        got = getattr(resumed, part).state_dict()
+        assert want.keys() == got.keys()
+        for key in want:
+            assert torch.equal(want[key], got[key]), (part, key)

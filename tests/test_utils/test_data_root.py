@@ -12,10 +12,10 @@ from mmkd.utils import DATA_ROOT_ENV, data_root, expand_data_root
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 
-def test_default_is_shared_data_beside_the_repository(monkeypatch):
+def test_default_is_beside_the_repository(monkeypatch):
     monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
-    assert data_root() == osp.normpath(osp.join(REPO, '..', 'shared',
-                                                'data'))
+    # the documented default, ../shared/data relative to the repository
+    assert osp.relpath(data_root(), REPO) == osp.join('..', 'shared', 'data')
     assert data_root('mnist') == osp.join(data_root(), 'mnist')
 
 

@@ -5,13 +5,18 @@
         [--warmup 3] [--batch-size 2] [--img-size H W]
         [--device cpu|cuda] [--threads T] [--clock wall|cpu]
         [--avatars 1 4 8 16] [--chunk-size K [K ...]]
+        [--teacher-options] [--cfg-options k=v ...]
 
 Prints per-iteration time (median) and the peak memory of one step of
  (a) the student's own train step (forward, backward, SGD step),
  (b) the teacher's partial forward (stopped after the deepest distilled
      module),
  (c) the distillation train step (both, plus the losses),
-and the overhead ratio c / (a + b). With ``--avatars`` it compares instead
+and (b0) the plain fp32 teacher's partial forward (contiguous layout, no
+autocast), with the overhead ratios c / (a + b) and c / (a + b0): with the
+teacher's execution options, c can come in below the naive limit a + b0.
+With ``--teacher-options`` it times (b) under each teacher execution option
+side by side. With ``--avatars`` it compares instead
 the distillation step of variants of the config: the base losses alone
 (every AvatarLoss replaced by its base) and AKD with each N (every
 AvatarLoss set to N avatars, every other entry loss wrapped in AvatarLoss
@@ -46,6 +51,7 @@ from typing import Callable, Dict, List, Tuple
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
@@ -71,6 +77,13 @@ def parse_args():
     parser.add_argument('--chunk-size', type=int, nargs='+', default=None,
                         help='AKD: chunk_size of every AvatarLoss (several: '
                         'one variant per N and chunk size)')
+    parser.add_argument('--teacher-options', action='store_true',
+                        help='compare the teacher execution options '
+                        '(memory format, autocast) side by side')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config, e.g. '
+                        'model.teacher.config=mmdet::retinanet/'
+                        'retinanet_r50_fpn_1x_coco.py')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
                         help='time the wall clock or the process CPU time')
@@ -135,10 +148,24 @@ def default_img_size(cfg):
 
 
 # ----------------------------------------------------------------- configs
+def entries(cfg) -> list:
+    """The distill entry configs (the dict or the list form)."""
+    distill = cfg.model.distill
+    items = distill.values() if isinstance(distill, dict) else distill
+    return [entry for entry in items if entry is not None]  # None: dropped
+
+
+def with_teacher_exec(cfg, **teacher_exec):
+    """The config with the teacher's execution options set."""
+    cfg = copy.deepcopy(cfg)
+    cfg.model.teacher_exec = teacher_exec
+    return cfg
+
+
 def with_avatars(cfg, num: int, chunk_size=None):
     """AKD with ``num`` avatars on every distill entry."""
     cfg = copy.deepcopy(cfg)
-    for entry in cfg.model.distill:
+    for entry in entries(cfg):
         if not str(entry.loss.type).endswith('AvatarLoss'):
             entry.loss = dict(type='mmkd.AvatarLoss', base=entry.loss)
         entry.loss.num_avatars = num
@@ -150,7 +177,7 @@ def with_avatars(cfg, num: int, chunk_size=None):
 def base_only(cfg):
     """Every AvatarLoss replaced by its base loss."""
     cfg = copy.deepcopy(cfg)
-    for entry in cfg.model.distill:
+    for entry in entries(cfg):
         if str(entry.loss.type).endswith('AvatarLoss'):
             entry.loss = entry.loss.base
     return cfg
@@ -190,7 +217,7 @@ def student_step(ctx: dict) -> Callable[[], None]:
 def teacher_forward(ctx: dict) -> Callable[[], None]:
     """(b) the teacher's partial forward, as the distiller runs it."""
     model = ctx['model']
-    return lambda: model._teacher_outputs(ctx['inputs'], ctx['samples'])
+    return lambda: model.teacher_outputs(ctx['inputs'], ctx['samples'])
 
 
 def distill_step(ctx: dict) -> Callable[[], None]:
@@ -279,15 +306,51 @@ def measure(fns: Dict[str, Callable],
 
 
 # ---------------------------------------------------------------- reports
+PLAIN_TEACHER = dict(memory_format='contiguous', precision='fp32')
+TEACHER_OPTIONS = [
+    ('plain fp32 (contiguous)', PLAIN_TEACHER),
+    ('default (auto: channels_last, fp32)', dict()),
+    ('channels_last, fp32', dict(memory_format='channels_last')),
+    ('contiguous, bf16 autocast', dict(memory_format='contiguous',
+                                       precision='bf16')),
+    ('channels_last, bf16 autocast', dict(memory_format='channels_last',
+                                          precision='bf16')),
+    ('contiguous, fp16 autocast', dict(memory_format='contiguous',
+                                       precision='fp16')),
+]
+
+
 def report_parts(cfg, args, batch) -> None:
+    """(a), (b) and (c) with the config's teacher options, plus (b) of the
+    plain fp32 teacher, the naive limit's b."""
     ctx = prepare(cfg, args, batch)
-    rows = measure({key: make(ctx) for key, (_, make) in PARTS.items()},
-                   args)
+    plain = prepare(with_teacher_exec(cfg, **PLAIN_TEACHER), args, batch)
+    fns = {key: make(ctx) for key, (_, make) in PARTS.items()}
+    fns['b0'] = teacher_forward(plain)
+    rows = measure(fns, args)
+    labels = {key: label for key, (label, _) in PARTS.items()}
+    labels['b0'] = '(b0) teacher partial forward, plain fp32'
     print('| part | ms/iter | step peak (MiB) |\n|---|---:|---:|')
     for key, (sec, peak) in rows.items():
-        print(f'| {PARTS[key][0]} | {sec * 1e3:.1f} | {peak:.1f} |')
-    ratio = rows['c'][0] / (rows['a'][0] + rows['b'][0])
-    print(f'| c / (a + b) | {ratio:.3f} | |')
+        print(f'| {labels[key]} | {sec * 1e3:.1f} | {peak:.1f} |')
+    for b in ('b', 'b0'):
+        ratio = rows['c'][0] / (rows['a'][0] + rows[b][0])
+        print(f'| c / (a + {b}) | {ratio:.3f} | |')
+
+
+def report_teacher_options(cfg, args, batch) -> None:
+    """The teacher's partial forward under each execution option, side by
+    side (ratios to the plain fp32 teacher)."""
+    fns = {label: teacher_forward(prepare(with_teacher_exec(cfg, **opts),
+                                          args, batch))
+           for label, opts in TEACHER_OPTIONS}
+    rows = measure(fns, args)
+    ref_sec, _ = rows[TEACHER_OPTIONS[0][0]]
+    print('| teacher partial forward | ms/iter | speed-up | step peak '
+          '(MiB) |\n|---|---:|---:|---:|')
+    for label, (sec, peak) in rows.items():
+        print(f'| {label} | {sec * 1e3:.1f} | {ref_sec / sec:.3f} x | '
+              f'{peak:.1f} |')
 
 
 def report_variants(variants: List[Tuple[str, object]], args,
@@ -309,7 +372,7 @@ def main():
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     task, num_classes = task_of(cfg.model.student)
     img_size = tuple(args.img_size or default_img_size(cfg))
     gen = torch.Generator().manual_seed(0)
@@ -318,6 +381,9 @@ def main():
           f'{torch.get_num_threads()}, batch {args.batch_size} x {img_size}'
           f', {args.iters} timed iterations (median, {args.clock} clock), '
           'peak memory of one step above its start')
+    if args.teacher_options:
+        report_teacher_options(cfg, args, batch)
+        return
     if args.avatars is None:
         report_parts(cfg, args, batch)
         return

@@ -3,7 +3,8 @@
 
 Times KD, DKD, RLD and LDRLD (vectorised) at batch 256 with 100 and 1000
 classes, and the naive per-sample, per-pair LDRLD
-(:func:`mmkd.models.losses.ldrld_reference.ldrld_loss_reference`) as the
+(``ldrld_loss_reference`` in ``tests/ldrld_reference.py``, the tests' own
+reference) as the
 reference the vectorised one is checked and timed against. Prints a markdown
 table of median milliseconds.
 
@@ -21,13 +22,15 @@ from pathlib import Path
 import torch
 
 os.environ.setdefault('MMKD_SKIP_VERSION_CHECK', '1')
-# run from a source checkout without installing mmkd
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# run from a source checkout without installing mmkd; the naive LDRLD is
+# the tests' reference implementation (tests/ldrld_reference.py)
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / 'tests'))
 
 from mmkd.models.losses import (DKDLoss, KDLoss, LDRLDLoss,  # noqa: E402
                                 RLDLoss)
-from mmkd.models.losses.ldrld_reference import \
-    ldrld_loss_reference  # noqa: E402
+from ldrld_reference import ldrld_loss_reference  # noqa: E402
 
 
 def time_fwd_bwd(fn, student, teacher, labels, repeats: int,

@@ -3,20 +3,9 @@
 # distillation warmed up linearly over 20 epochs. Published top-1 76.24.
 # Train the teacher first: python tools/train.py
 #     configs/cls/cifar100/wrn_40_2_cifar100.py
-_base_ = ['../cifar100/wrn_16_2_cifar100.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/cifar100/wrn_40_2_cifar100.py',
-        checkpoint='work_dirs/wrn_40_2_cifar100/epoch_240.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.DKDLoss', alpha=1.0, beta=6.0, temperature=4.0))
-    ])
+# student, teacher and the distilled logits (head.fc)
+_base_ = ['../_base_/pairs/wrn-40-2_wrn-16-2_cifar100.py']
+# which loss
+model = dict(distill={'head.fc': dict(loss=dict(
+    type='mmkd.DKDLoss', alpha=1.0, beta=6.0, temperature=4.0))})
 custom_hooks = [dict(type='mmkd.DistillWeightScheduleHook', warmup_epochs=20)]

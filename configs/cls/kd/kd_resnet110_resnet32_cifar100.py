@@ -3,19 +3,10 @@
 # 73.08.
 # Train the teacher first: python tools/train.py
 #     configs/cls/cifar100/resnet110_cifar100.py
-_base_ = ['../cifar100/resnet32_cifar100.py']
-
+# student, teacher and the distilled logits (head.fc)
+_base_ = ['../_base_/pairs/resnet110_resnet32_cifar100.py']
+# which loss: 0.1 CE + 0.9 KD
 model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/cifar100/resnet110_cifar100.py',
-        checkpoint='work_dirs/resnet110_cifar100/epoch_240.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(type='mmkd.KDLoss', temperature=4.0, loss_weight=0.9))
-    ])
-model['student']['head']['loss']['loss_weight'] = 0.1  # 0.1 CE
+    student=dict(head=dict(loss=dict(loss_weight=0.1))),
+    distill={'head.fc': dict(loss=dict(
+        type='mmkd.KDLoss', temperature=4.0, loss_weight=0.9))})

@@ -3,19 +3,10 @@
 # top-1 70.66 (KD row of the DKD paper's ImageNet table).
 # Train (or convert) the teacher first: python tools/train.py
 #     configs/cls/imagenet/resnet34_imagenet.py
-_base_ = ['../imagenet/resnet18_imagenet.py']
-
+# student, teacher and the distilled logits (head.fc)
+_base_ = ['../_base_/pairs/resnet34_resnet18_imagenet.py']
+# which loss: 0.5 CE + 0.5 KD
 model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/imagenet/resnet34_imagenet.py',
-        checkpoint='work_dirs/resnet34_imagenet/epoch_100.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(type='mmkd.KDLoss', temperature=1.0, loss_weight=0.5))
-    ])
-model['student']['head']['loss']['loss_weight'] = 0.5  # 0.5 CE
+    student=dict(head=dict(loss=dict(loss_weight=0.5))),
+    distill={'head.fc': dict(loss=dict(
+        type='mmkd.KDLoss', temperature=1.0, loss_weight=0.5))})

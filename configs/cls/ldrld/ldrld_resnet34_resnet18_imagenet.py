@@ -5,23 +5,8 @@
 # on ImageNet. Published top-1 71.88.
 # Train (or convert) the teacher first: python tools/train.py
 #     configs/cls/imagenet/resnet34_imagenet.py
-_base_ = ['../imagenet/resnet18_imagenet.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/imagenet/resnet34_imagenet.py',
-        checkpoint='work_dirs/resnet34_imagenet/epoch_100.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.LDRLDLoss',
-                alpha=10.5,
-                beta=7.0,
-                temperature=4.0,
-                topk=7))
-    ])
+# student, teacher and the distilled logits (head.fc)
+_base_ = ['../_base_/pairs/resnet34_resnet18_imagenet.py']
+# which loss
+model = dict(distill={'head.fc': dict(loss=dict(
+    type='mmkd.LDRLDLoss', alpha=10.5, beta=7.0, temperature=4.0, topk=7))})

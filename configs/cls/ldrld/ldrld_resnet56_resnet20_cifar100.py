@@ -4,23 +4,8 @@
 # up. Published top-1 72.20.
 # Train the teacher first: python tools/train.py
 #     configs/cls/cifar100/resnet56_cifar100.py
-_base_ = ['../cifar100/resnet20_cifar100.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/cifar100/resnet56_cifar100.py',
-        checkpoint='work_dirs/resnet56_cifar100/epoch_240.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.LDRLDLoss',
-                alpha=10.5,
-                beta=7.0,
-                temperature=4.0,
-                topk=7))
-    ])
+# student, teacher and the distilled logits (head.fc)
+_base_ = ['../_base_/pairs/resnet56_resnet20_cifar100.py']
+# which loss
+model = dict(distill={'head.fc': dict(loss=dict(
+    type='mmkd.LDRLDLoss', alpha=10.5, beta=7.0, temperature=4.0, topk=7))})

@@ -4,23 +4,8 @@
 # up. No published top-1 in METHODS.md.
 # Train the teacher first: python tools/train.py
 #     configs/cls/cifar100/wrn_40_2_cifar100.py
-_base_ = ['../cifar100/wrn_40_1_cifar100.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/cifar100/wrn_40_2_cifar100.py',
-        checkpoint='work_dirs/wrn_40_2_cifar100/epoch_240.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.LDRLDLoss',
-                alpha=10.5,
-                beta=7.0,
-                temperature=4.0,
-                topk=7))
-    ])
+# student, teacher and the distilled logits (head.fc)
+_base_ = ['../_base_/pairs/wrn-40-2_wrn-40-1_cifar100.py']
+# which loss
+model = dict(distill={'head.fc': dict(loss=dict(
+    type='mmkd.LDRLDLoss', alpha=10.5, beta=7.0, temperature=4.0, topk=7))})

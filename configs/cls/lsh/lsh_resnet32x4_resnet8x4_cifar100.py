@@ -6,27 +6,16 @@
 # Published top-1: not in METHODS.md.
 # Train the teacher first: python tools/train.py
 #     configs/cls/cifar100/resnet32x4_cifar100.py
-_base_ = ['../cifar100/resnet8x4_cifar100.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/cifar100/resnet32x4_cifar100.py',
-        checkpoint='work_dirs/resnet32x4_cifar100/epoch_240.pth'),
-    distill=[
-        dict(
-            student='head.pre_logits',
-            teacher='head.pre_logits',
-            teacher_logits='head.fc',
-            loss=dict(
-                type='mmkd.LSHLoss',
-                in_channels=256,
-                mode='lshl2',
-                std_from='head.fc.weight',
-                bias='median',
-                teacher_correct_only=True,
-                loss_weight=6.0))
-    ])
+# student and teacher
+_base_ = ['../_base_/pairs/resnet32x4_resnet8x4_cifar100.py']
+model = dict(distill={
+    # which layers: the penultimate features instead of the logits
+    'head.fc': None,
+    'head.pre_logits': dict(
+        student='head.pre_logits', teacher='head.pre_logits',
+        teacher_logits='head.fc',
+        # which loss
+        loss=dict(type='mmkd.LSHLoss', in_channels=256, mode='lshl2',
+                  std_from='head.fc.weight', bias='median',
+                  teacher_correct_only=True, loss_weight=6.0))})
 custom_hooks = [dict(type='mmkd.LSHMedianBiasHook')]

@@ -6,28 +6,16 @@
 # Published top-1 71.72.
 # Train (or convert) the teacher first: python tools/train.py
 #     configs/cls/imagenet/resnet34_imagenet.py
-_base_ = ['../imagenet/resnet18_imagenet.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/imagenet/resnet34_imagenet.py',
-        checkpoint='work_dirs/resnet34_imagenet/epoch_100.pth'),
-    distill=[
-        dict(
-            student='head.pre_logits',
-            teacher='head.pre_logits',
-            teacher_logits='head.fc',
-            loss=dict(
-                type='mmkd.LSHLoss',
-                in_channels=512,
-                mode='lshl2',
-                num_bits=2048,
-                std=0.06,
-                bias='median',
-                teacher_correct_only=True,
-                loss_weight=5.0))
-    ])
+# student and teacher
+_base_ = ['../_base_/pairs/resnet34_resnet18_imagenet.py']
+model = dict(distill={
+    # which layers: the penultimate features instead of the logits
+    'head.fc': None,
+    'head.pre_logits': dict(
+        student='head.pre_logits', teacher='head.pre_logits',
+        teacher_logits='head.fc',
+        # which loss
+        loss=dict(type='mmkd.LSHLoss', in_channels=512, mode='lshl2',
+                  num_bits=2048, std=0.06, bias='median',
+                  teacher_correct_only=True, loss_weight=5.0))})
 custom_hooks = [dict(type='mmkd.LSHMedianBiasHook')]

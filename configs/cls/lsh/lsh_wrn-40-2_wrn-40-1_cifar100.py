@@ -7,31 +7,19 @@
 # Published top-1: not in METHODS.md.
 # Train the teacher first: python tools/train.py
 #     configs/cls/cifar100/wrn_40_2_cifar100.py
-_base_ = ['../cifar100/wrn_40_1_cifar100.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/cifar100/wrn_40_2_cifar100.py',
-        checkpoint='work_dirs/wrn_40_2_cifar100/epoch_240.pth'),
-    distill=[
-        dict(
-            student='head.pre_logits',
-            teacher='head.pre_logits',
-            teacher_logits='head.fc',
-            connector=dict(
-                type='mmkd.LinearConnector', in_features=64,
-                out_features=128),
-            loss=dict(
-                type='mmkd.LSHLoss',
-                in_channels=128,
-                num_bits=32 * 128,
-                mode='lshl2',
-                std_from='head.fc.weight',
-                bias='median',
-                teacher_correct_only=True,
-                loss_weight=6.0))
-    ])
+# student and teacher
+_base_ = ['../_base_/pairs/wrn-40-2_wrn-40-1_cifar100.py']
+model = dict(distill={
+    # which layers -> connector: the penultimate features instead of the
+    # logits
+    'head.fc': None,
+    'head.pre_logits': dict(
+        student='head.pre_logits', teacher='head.pre_logits',
+        teacher_logits='head.fc',
+        connector=dict(
+            type='mmkd.LinearConnector', in_features=64, out_features=128),
+        # which loss
+        loss=dict(type='mmkd.LSHLoss', in_channels=128, num_bits=32 * 128,
+                  mode='lshl2', std_from='head.fc.weight', bias='median',
+                  teacher_correct_only=True, loss_weight=6.0))})
 custom_hooks = [dict(type='mmkd.LSHMedianBiasHook')]

@@ -2,27 +2,8 @@
 # convnet-s: alpha 1, beta 8, T 2, loss weight 9 (the LS paper's DKD
 # recipe), CE weight 1.
 # Train the teacher first: configs/cls/mnist/convnet-l_mnist.py.
-_base_ = ['./convnet-s_mnist.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/mnist/convnet-l_mnist.py',
-        checkpoint='work_dirs/convnet-l_mnist/epoch_12.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.DKDLoss',
-                alpha=1.0,
-                beta=8.0,
-                temperature=2.0,
-                loss_weight=9.0,
-                logit_standardization=True))
-    ])
-# DKD/RLD ramp the distillation weight up over 20 of 240 epochs; here
-# over the first of 12 epochs (125 iterations)
-custom_hooks = [dict(type='mmkd.DistillWeightScheduleHook', warmup_iters=125)]
+# the DKD config (student, teacher, logits, DKD alpha 1 beta 8, warm-up) ...
+_base_ = ['./dkd_convnet-l_convnet-s_mnist.py']
+# ... with z-scored logits, T 2 and weight 9
+model = dict(distill={'head.fc': dict(loss=dict(
+    temperature=2.0, loss_weight=9.0, logit_standardization=True))})

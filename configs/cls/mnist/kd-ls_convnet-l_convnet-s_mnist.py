@@ -1,24 +1,8 @@
 # KD with logit standardisation on the MNIST benchmark, convnet-l ->
 # convnet-s: T 2, 0.1 CE + 9 KD (the LS paper's KD recipe).
 # Train the teacher first: configs/cls/mnist/convnet-l_mnist.py.
-_base_ = ['./convnet-s_mnist.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/mnist/convnet-l_mnist.py',
-        checkpoint='work_dirs/convnet-l_mnist/epoch_12.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.KDLoss',
-                temperature=2.0,
-                loss_weight=9.0,
-                logit_standardization=True))
-    ])
-# the KD recipe weights the task loss by 0.1 (0.1 CE + 0.9 KD)
-model['student']['head']['loss']['loss_weight'] = 0.1
+# the KD config (student, teacher, logits, 0.1 CE + KD) ...
+_base_ = ['./kd_convnet-l_convnet-s_mnist.py']
+# ... with z-scored logits, T 2 and weight 9
+model = dict(distill={'head.fc': dict(loss=dict(
+    temperature=2.0, loss_weight=9.0, logit_standardization=True))})

@@ -2,23 +2,8 @@
 # convnet-l -> convnet-s: top-7 of the 10 classes, T 4, alpha 10.5,
 # beta 7.0 (METHODS.md's values), CE weight 1, no warm-up.
 # Train the teacher first: configs/cls/mnist/convnet-l_mnist.py.
-_base_ = ['./convnet-s_mnist.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/mnist/convnet-l_mnist.py',
-        checkpoint='work_dirs/convnet-l_mnist/epoch_12.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.LDRLDLoss',
-                alpha=10.5,
-                beta=7.0,
-                temperature=4.0,
-                topk=7))
-    ])
+# student, teacher and the distilled logits (head.fc)
+_base_ = ['../_base_/pairs/convnet-l_convnet-s_mnist.py']
+# which loss
+model = dict(distill={'head.fc': dict(loss=dict(
+    type='mmkd.LDRLDLoss', alpha=10.5, beta=7.0, temperature=4.0, topk=7))})

@@ -6,29 +6,19 @@
 # bias (LSHMedianBiasHook), beta 6, averaged over the samples the
 # teacher classifies correctly; CE weight 1.
 # Train the teacher first: configs/cls/mnist/convnet-l_mnist.py.
-_base_ = ['./convnet-s_mnist.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/mnist/convnet-l_mnist.py',
-        checkpoint='work_dirs/convnet-l_mnist/epoch_12.pth'),
-    distill=[
-        dict(
-            student='head.pre_logits',
-            teacher='head.pre_logits',
-            teacher_logits='head.fc',
-            connector=dict(
-                type='mmkd.LinearConnector', in_features=16, out_features=128),
-            loss=dict(
-                type='mmkd.LSHLoss',
-                in_channels=128,
-                mode='lshl2',
-                std_from='head.fc.weight',
-                bias='median',
-                teacher_correct_only=True,
-                loss_weight=6.0))
-    ])
+# student and teacher
+_base_ = ['../_base_/pairs/convnet-l_convnet-s_mnist.py']
+model = dict(distill={
+    # which layers -> connector: the penultimate features instead of the
+    # logits
+    'head.fc': None,
+    'head.pre_logits': dict(
+        student='head.pre_logits', teacher='head.pre_logits',
+        teacher_logits='head.fc',
+        connector=dict(
+            type='mmkd.LinearConnector', in_features=16, out_features=128),
+        # which loss
+        loss=dict(type='mmkd.LSHLoss', in_channels=128, mode='lshl2',
+                  std_from='head.fc.weight', bias='median',
+                  teacher_correct_only=True, loss_weight=6.0))})
 custom_hooks = [dict(type='mmkd.LSHMedianBiasHook')]

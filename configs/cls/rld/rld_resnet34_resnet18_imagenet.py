@@ -3,24 +3,10 @@
 # Ta 1, CE weight 1, 1-epoch warm-up. Published top-1 71.91.
 # Train (or convert) the teacher first: python tools/train.py
 #     configs/cls/imagenet/resnet34_imagenet.py
-_base_ = ['../imagenet/resnet18_imagenet.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/imagenet/resnet34_imagenet.py',
-        checkpoint='work_dirs/resnet34_imagenet/epoch_100.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.RLDLoss',
-                alpha=1.0,
-                beta=0.5,
-                temperature=1.0,
-                scd_temperature=1.0))
-    ])
+# student, teacher and the distilled logits (head.fc)
+_base_ = ['../_base_/pairs/resnet34_resnet18_imagenet.py']
+# which loss
+model = dict(distill={'head.fc': dict(loss=dict(
+    type='mmkd.RLDLoss', alpha=1.0, beta=0.5, temperature=1.0,
+    scd_temperature=1.0))})
 custom_hooks = [dict(type='mmkd.DistillWeightScheduleHook', warmup_epochs=1)]

@@ -3,24 +3,10 @@
 # distillation warmed up linearly over 20 epochs. Published top-1 72.00.
 # Train the teacher first: python tools/train.py
 #     configs/cls/cifar100/resnet56_cifar100.py
-_base_ = ['../cifar100/resnet20_cifar100.py']
-
-model = dict(
-    _delete_=True,
-    type='mmkd.SingleTeacherDistiller',
-    student=_base_.model,
-    teacher=dict(
-        config='configs/cls/cifar100/resnet56_cifar100.py',
-        checkpoint='work_dirs/resnet56_cifar100/epoch_240.pth'),
-    distill=[
-        dict(
-            student='head.fc',
-            teacher='head.fc',
-            loss=dict(
-                type='mmkd.RLDLoss',
-                alpha=1.0,
-                beta=8.0,
-                temperature=4.0,
-                scd_temperature=1.0))
-    ])
+# student, teacher and the distilled logits (head.fc)
+_base_ = ['../_base_/pairs/resnet56_resnet20_cifar100.py']
+# which loss
+model = dict(distill={'head.fc': dict(loss=dict(
+    type='mmkd.RLDLoss', alpha=1.0, beta=8.0, temperature=4.0,
+    scd_temperature=1.0))})
 custom_hooks = [dict(type='mmkd.DistillWeightScheduleHook', warmup_epochs=20)]

@@ -6,7 +6,8 @@
 # The student is evaluated on the real validation rows after every epoch
 # and the best one is restored after training and written once
 # (best_student.pth), as in the authors' code.
-_base_ = ['./default_runtime.py', './regression_eval.py']
+# (the data, validation and test: ./datasets/*.py)
+_base_ = ['./default_runtime.py']
 
 max_epochs = 2000
 seed = 0
@@ -41,11 +42,7 @@ optim_wrapper = dict(
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_epochs, val_interval=1)
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=100),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=-1, save_last=True))
+    logger=dict(interval=100), checkpoint=dict(by_epoch=False))
 custom_hooks = [
     dict(
         type='mmkd.BestStateHook',

@@ -3,7 +3,8 @@
 # decay 1e-5 (the authors' optimiser), batch 32, at most 200 epochs, the
 # learning rate halved after 10 epochs without validation improvement, the
 # best-validation state kept (best_teacher.pth in the work dir).
-_base_ = ['./default_runtime.py', './regression_eval.py']
+# (the data, validation and test: ./datasets/*.py)
+_base_ = ['./default_runtime.py']
 
 model = dict(type='mmkd.MLPRegressor', hidden=500)
 train_dataloader = dict(
@@ -24,11 +25,7 @@ param_scheduler = dict(
     by_epoch=True)
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=200, val_interval=1)
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=-1, save_last=True),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
+    logger=dict(interval=50), sampler_seed=dict(type='DistSamplerSeedHook'))
 # The best-validation teacher is restored after training and written once
 # as <work_dir>/best_teacher.pth (the distillation configs load it).
 custom_hooks = [

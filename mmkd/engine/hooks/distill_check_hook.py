@@ -30,10 +30,8 @@ class DistillCheckHook(Hook):
 
         def check():
             with preserved_rng_state():
-                batch = next(train_batches(runner, 1))
-                data = model.data_preprocessor(batch, True)
-                return model.check_distill(data['inputs'],
-                                           data['data_samples'])
+                return model.check_distill_batch(
+                    next(train_batches(runner, 1)))
 
         # every rank checks the same first batch; a failure on any rank
         # stops every rank with the same message

@@ -2,7 +2,7 @@
 from mmengine.hooks import Hook
 
 from mmkd.registry import HOOKS
-from .utils import is_distiller
+from .utils import is_distiller, unwrap_model
 
 DISTILL_STATE_KEY = 'distill_state_dict'
 
@@ -12,7 +12,9 @@ class DistillCheckpointHook(Hook):
     """Make distillation checkpoints plain student checkpoints.
 
     On save, distillation-only weights (connectors, learnable loss parts,
-    avatar RNG state: keys ``distill_entries.*``) move from
+    avatar RNG state, a data-free generator: the distiller's
+    :meth:`~mmkd.models.distillers.BaseDistiller.split_distill_state`) move
+    from
     ``checkpoint['state_dict']`` to ``checkpoint['distill_state_dict']``; what
     is left is exactly the plain student's state dict, which
     ``init_detector``/``init_model`` and mmdet/mmseg ``tools/test.py`` load
@@ -26,13 +28,12 @@ class DistillCheckpointHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not is_distiller(runner.model):
             return
-        from mmkd.models.distillers import DISTILL_PREFIX
-        state = checkpoint['state_dict']
-        distill = {k: state.pop(k) for k in list(state)
-                   if k.startswith(DISTILL_PREFIX)}
-        checkpoint[DISTILL_STATE_KEY] = distill
+        model = unwrap_model(runner.model)
+        checkpoint[DISTILL_STATE_KEY] = model.split_distill_state(
+            checkpoint['state_dict'])
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         distill = checkpoint.pop(DISTILL_STATE_KEY, None)
         if distill and is_distiller(runner.model):
-            checkpoint['state_dict'].update(distill)
+            unwrap_model(runner.model).merge_distill_state(
+                checkpoint['state_dict'], distill)

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from mmkd.registry import HOOKS
 from mmkd.utils.dist import cat_across_ranks
-from .utils import (is_distiller, num_train_batches, preserved_rng_state,
+from .utils import (num_train_batches, preserved_rng_state,
                     rank_train_batches, unwrap_model)
 
 
@@ -95,8 +95,9 @@ class LSHMedianBiasHook(Hook):
         self.max_vectors_per_batch = max_vectors_per_batch
 
     def before_train(self, runner) -> None:
+        from mmkd.models.distillers import SingleTeacherDistiller
         model = unwrap_model(runner.model)
-        if not is_distiller(model):
+        if not isinstance(model, SingleTeacherDistiller):
             raise TypeError('LSHMedianBiasHook needs a distiller model '
                             "(e.g. type='mmkd.SingleTeacherDistiller'), got "
                             f'{type(model).__name__}')
@@ -145,7 +146,7 @@ class LSHMedianBiasHook(Hook):
             for index, batch in rank_train_batches(runner,
                                                    self.max_batches):
                 data = model.data_preprocessor(batch, True)
-                outs = model._teacher_outputs(data['inputs'],
+                outs = model.teacher_outputs(data['inputs'],
                                               data['data_samples'])
                 for entry in model.distill_entries:
                     for loss, feats in _lsh_inputs(entry, outs):
@@ -160,11 +161,10 @@ class LSHMedianBiasHook(Hook):
             bar.file.write('\n')
         for loss in losses:
             local = projections[id(loss)]
-            local = torch.cat(local) if local else torch.zeros(
-                0, loss.proj_bias.numel())
-            # the rows of every rank: the median of all ranks' data, the
-            # same on every rank (and the single-process one)
-            rows = cat_across_ranks(local)
+            # the rows of every rank (a rank may have had no batch): the
+            # median of all ranks' data, the same on every rank (and the
+            # single-process one)
+            rows = cat_across_ranks(torch.cat(local) if local else None)
             loss.set_median_bias(rows)
         runner.logger.info(
             f'LSHMedianBiasHook: median bias of {len(losses)} LSH loss(es) '

@@ -13,7 +13,10 @@ def unwrap_model(model):
 
 
 def is_distiller(model) -> bool:
-    return hasattr(unwrap_model(model), 'distill_entries')
+    """Whether ``model`` (or the model in a DDP/FSDP wrapper) is an mmkd
+    distiller (:class:`~mmkd.models.distillers.BaseDistiller`)."""
+    from mmkd.models.distillers.base import BaseDistiller
+    return isinstance(unwrap_model(model), BaseDistiller)
 
 
 @contextmanager

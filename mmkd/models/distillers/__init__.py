@@ -1,4 +1,5 @@
 # Copyright (c) mmkd contributors. All rights reserved.
+from .base import BaseDistiller
 from .data_free_regression import (DataFreeRegressionDistiller,
                                    build_mixing_schedule)
 from .distill_entry import DistillEntry, split_levels
@@ -10,7 +11,7 @@ from .single_teacher_distiller import (DISTILL_PREFIX,
 from .teacher import build_teacher, load_state_dict_strict
 
 __all__ = [
-    'DataFreeRegressionDistiller', 'build_mixing_schedule',
+    'BaseDistiller',    'DataFreeRegressionDistiller', 'build_mixing_schedule',
     'SingleTeacherDistiller', 'DistillEntry', 'ModuleOutputRecorder',
     'StopForward', 'get_module', 'split_levels', 'build_teacher',
     'load_state_dict_strict', 'labels_from_data_samples', 'DISTILL_PREFIX',

@@ -5,8 +5,6 @@ Zhou & Chiam, "Synthetic data generation method for data-free knowledge
 distillation in regression neural networks", arXiv 2301.04338.
 """
 import copy
-import os.path as osp
-import warnings
 from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
@@ -14,13 +12,10 @@ import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
-from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from mmengine.runner.checkpoint import CheckpointLoader
 
 from mmkd.registry import MODELS
-from .teacher import (_build_in_scope, load_state_dict_strict,
-                      teacher_model_cfg)
+from .base import BaseDistiller
 
 
 def build_mixing_schedule(mixing) -> Callable[[int, int], float]:
@@ -60,7 +55,7 @@ def _random_streams(seed: int, num: int, device) -> Tuple[torch.Generator]:
 
 
 @MODELS.register_module()
-class DataFreeRegressionDistiller(BaseModel):
+class DataFreeRegressionDistiller(BaseDistiller):
     """Data-free distillation of a regression teacher (Zhou & Chiam,
     arXiv 2301.04338).
 
@@ -126,6 +121,8 @@ class DataFreeRegressionDistiller(BaseModel):
     """
 
     STRATEGIES = ('gaussian', 'generator', 'direct')
+    # the generator is trained with the student and dropped afterwards
+    DISTILL_STATE_PREFIXES = ('generator.', )
 
     def __init__(self,
                  teacher: dict,
@@ -176,7 +173,10 @@ class DataFreeRegressionDistiller(BaseModel):
 
         self.student = MODELS.build(self._fill_in_features(student,
                                                            'student'))
-        self.teacher = self._build_teacher(teacher)
+        self.init_teacher(
+            teacher,
+            prepare_cfg=lambda cfg: self._fill_in_features(cfg, 'teacher'),
+            check_state=self._check_input_size)
         if strategy == 'generator':
             gen_cfg = dict(type='mmkd.MLPGenerator', noise_dim=50,
                            hidden=500)
@@ -191,25 +191,6 @@ class DataFreeRegressionDistiller(BaseModel):
             self.generator = None
 
     # ------------------------------------------------------------ building
-    def _build_teacher(self, teacher: dict) -> nn.Module:
-        """Build the teacher from its spec (see :func:`teacher_model_cfg`),
-        check the checkpoint's input size against ``in_features``, load it
-        strictly and freeze the teacher."""
-        model_cfg, scope = teacher_model_cfg(teacher)
-        model = _build_in_scope(
-            self._fill_in_features(model_cfg, 'teacher'), scope)
-        checkpoint = teacher.get('checkpoint')
-        if checkpoint is None:
-            warnings.warn('the teacher has no checkpoint: its weights are '
-                          'random (only useful for tests)')
-        else:
-            if '://' in checkpoint or osp.isfile(checkpoint):
-                self._check_checkpoint_shapes(model, checkpoint)
-            load_state_dict_strict(model, checkpoint)
-        for param in model.parameters():
-            param.requires_grad_(False)
-        return model.eval()
-
     def _fill_in_features(self, cfg: dict, role: str) -> dict:
         cfg = copy.deepcopy(dict(cfg))
         cfg.setdefault('in_features', self.in_features)
@@ -220,32 +201,20 @@ class DataFreeRegressionDistiller(BaseModel):
                 f'{self.in_features}')
         return cfg
 
-    def _check_checkpoint_shapes(self, model: nn.Module,
-                                 filename: str) -> None:
-        """Refuse a checkpoint trained on inputs of another size (or for
-        another architecture) with a message that says so."""
-        ckpt = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt,
-                                                           dict) else {}
-        state = {(k[len('module.'):] if k.startswith('module.') else k): v
-                 for k, v in state.items()}
+    def _check_input_size(self, model: nn.Module, state: dict) -> None:
+        """Refuse a teacher checkpoint trained on inputs of another size,
+        saying so (other shape differences get the generic message)."""
         for key, param in model.state_dict().items():
             got = state.get(key)
-            if not isinstance(got, torch.Tensor) or got.shape == param.shape:
-                continue
-            if (param.dim() == 2 and got.dim() == 2
+            if (isinstance(got, torch.Tensor) and got.shape != param.shape
+                    and param.dim() == 2 and got.dim() == 2
                     and param.shape[1] == self.in_features
                     and got.shape[0] == param.shape[0]):
                 raise ValueError(
-                    f'teacher checkpoint {filename} was trained on '
-                    f'{got.shape[1]} input features ({key} has shape '
-                    f'{tuple(got.shape)}), but the data have '
-                    f'in_features={self.in_features}: use the teacher '
-                    'trained on this data set')
-            raise ValueError(
-                f'teacher checkpoint {filename} does not fit the teacher '
-                f'config: {key} has shape {tuple(got.shape)} in the '
-                f'checkpoint and {tuple(param.shape)} in the model')
+                    f'the teacher checkpoint was trained on {got.shape[1]} '
+                    f'input features ({key} has shape {tuple(got.shape)}), '
+                    f'but the data have in_features={self.in_features}: '
+                    'use the teacher trained on this data set')
 
     def init_weights(self) -> None:
         """Initialise the student and generator; never the (loaded)
@@ -253,11 +222,6 @@ class DataFreeRegressionDistiller(BaseModel):
         self.student.init_weights()
         if self.generator is not None:
             self.generator.init_weights()
-
-    def train(self, mode: bool = True) -> 'DataFreeRegressionDistiller':
-        super().train(mode)
-        self.teacher.eval()
-        return self
 
     # -------------------------------------------------------------- losses
     def gap_objective(self, t_out: torch.Tensor,

@@ -6,18 +6,16 @@ from typing import Dict, List, Optional, Union
 import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
-from mmengine.model import BaseModel
 from torch import Tensor
 
 from mmkd.models.losses.base import BaseFeatureLoss
 from mmkd.registry import MODELS
+from .base import BaseDistiller
 from .distill_entry import DistillEntry
 from .input_relay import StudentInputRelay, collect_relay_specs
 from .recorder import ModuleOutputRecorder
-from .teacher import build_teacher
 from .teacher_execution import TeacherExecution
 
-STUDENT_PREFIX = 'student.'
 DISTILL_PREFIX = 'distill_entries.'
 
 
@@ -57,6 +55,29 @@ def setup_entry_losses(entry: DistillEntry, student: nn.Module,
             module.bind_models(student, teacher)
 
 
+def entry_cfgs(distill) -> List[dict]:
+    """The distill entry configs as a list: a dict ``{name: entry}`` gives
+    each entry its key as ``name`` (``None`` values are dropped)."""
+    if isinstance(distill, dict):
+        cfgs = []
+        for name, cfg in distill.items():
+            if cfg is None:
+                continue
+            if not isinstance(cfg, dict):
+                raise TypeError(f'distill[{name!r}] must be a dict (or None '
+                                f'to drop it), got {type(cfg).__name__}')
+            if cfg.get('name', name) != name:
+                raise ValueError(f"distill[{name!r}] has name="
+                                 f"{cfg['name']!r}; the key is the entry's "
+                                 'name, remove `name`')
+            cfgs.append(dict(cfg, name=name))
+        return cfgs
+    if isinstance(distill, (list, tuple)):
+        return [dict(cfg) for cfg in distill]
+    raise TypeError('distill must be a dict {name: entry} or a list of '
+                    f'entries, got {type(distill).__name__}')
+
+
 def labels_from_data_samples(data_samples) -> Tensor:
     """Class labels (B,) from classification data samples (``gt_label``)."""
     if not data_samples or not hasattr(data_samples[0], 'gt_label'):
@@ -91,7 +112,7 @@ def check_logit_levels(entry, s_levels: List[Tensor],
 
 
 @MODELS.register_module()
-class SingleTeacherDistiller(BaseModel):
+class SingleTeacherDistiller(BaseDistiller):
     """Knowledge distillation from one frozen teacher into a student.
 
     Forward hooks record the outputs of the named modules of both models; each
@@ -103,31 +124,31 @@ class SingleTeacherDistiller(BaseModel):
     head runs on the student's sampled RoIs; see
     :class:`~mmkd.models.distillers.input_relay.StudentInputRelay`).
 
-    The teacher is built from its own config and loaded strictly, frozen,
-    always in eval mode and run under ``no_grad``. It is *not* a registered
-    submodule: its weights never enter the distiller's ``state_dict`` (so
-    checkpoints never hold them), the optimizer never sees them, DDP does not
-    synchronise them and ``init_weights``/``train()`` never touch them; device
-    moves (``to``/``cuda``) are forwarded to it. Its forward stops as soon as
-    the deepest distilled module has produced its last output (counted on the
-    first batch), so e.g. no head runs when only the neck is distilled.
+    The teacher (see :class:`BaseDistiller`: built from its own config,
+    loaded strictly, frozen, outside the module tree) runs in eval mode
+    under ``no_grad`` with the execution options ``teacher_exec``. Its
+    forward stops as soon as the deepest distilled module has produced its
+    last output (counted on the first batch), so e.g. no head runs when only
+    the neck is distilled. Recordings hold each module's output as it was
+    produced, whatever runs after it (see :class:`ModuleOutputRecorder`).
 
-    The distiller's ``state_dict`` holds the student's weights under exactly
-    the plain student's keys, plus the distillation-only parameters
-    (connectors, learnable loss parts) under ``distill_entries.``;
-    :class:`~mmkd.engine.hooks.DistillCheckpointHook` moves those out of the
-    checkpoint's ``state_dict`` (into ``distill_state_dict``) so plain
-    mmdet/mmseg load the student with no conversion, and back on resume.
+    The distillation-only parameters (connectors, learnable loss parts) are
+    under ``distill_entries.`` in the ``state_dict``, beside the plain
+    student's keys.
 
     Args:
         student (dict): the student model config (e.g. ``_base_.model``).
         teacher (dict): ``dict(config=..., checkpoint=...)`` or
             ``dict(model=..., checkpoint=...)``; see
             :func:`~mmkd.models.distillers.teacher.build_teacher`.
-        distill (list[dict]): entries ``dict(student=PATH, teacher=PATH,
-            loss=LOSS_CFG, [name, connector, student_index, teacher_index,
-            num_levels, level_weights, teacher_logits,
-            teacher_input_from_student])``.
+        distill (dict[str, dict] | list[dict]): the entries
+            ``dict(student=PATH, teacher=PATH, loss=LOSS_CFG, [connector,
+            student_index, teacher_index, num_levels, level_weights,
+            teacher_logits, teacher_input_from_student, act_cfg])``, keyed
+            by name (a config then overrides one entry of its base, e.g.
+            ``model=dict(distill=dict(neck=dict(loss=...)))``; ``None``
+            drops an entry of the base) or as a list (names from ``name``
+            or the module paths).
         teacher_forward_mode (str): mode of the teacher's forward.
             Defaults to ``'tensor'`` (network outputs, no post-processing).
         teacher_early_stop (bool): cut the teacher's forward after the
@@ -142,10 +163,12 @@ class SingleTeacherDistiller(BaseModel):
             teachers, fp32.
     """
 
+    DISTILL_STATE_PREFIXES = (DISTILL_PREFIX, )
+
     def __init__(self,
                  student: Union[dict, ConfigDict],
                  teacher: Union[dict, ConfigDict],
-                 distill: List[dict],
+                 distill: Union[Dict[str, dict], List[dict]],
                  teacher_forward_mode: str = 'tensor',
                  teacher_early_stop: bool = True,
                  check_finite: bool = True,
@@ -161,12 +184,11 @@ class SingleTeacherDistiller(BaseModel):
             data_preprocessor=student_model.data_preprocessor,
             init_cfg=init_cfg)
         self.student = student_model
-        teacher_model = build_teacher(teacher)
-        # kept outside the module tree on purpose (see class docstring)
-        object.__setattr__(self, 'teacher', teacher_model)
+        teacher_model = self.init_teacher(teacher)
         self.teacher_exec = TeacherExecution.from_cfg(teacher_exec)
         self.teacher_exec.prepare(teacher_model)
         self._check_preprocessors()
+        distill = entry_cfgs(distill)
         if not distill:
             raise ValueError('`distill` is empty: add at least one entry '
                              'dict(student=..., teacher=..., loss=...)')
@@ -192,11 +214,6 @@ class SingleTeacherDistiller(BaseModel):
         self.input_relay = StudentInputRelay(
             self.student, teacher_model,
             collect_relay_specs(self.distill_entries))
-        # multiplier of every distillation loss, set by
-        # DistillWeightScheduleHook (warm-up, stop)
-        self.distill_weight = 1.0
-        self.register_state_dict_post_hook(self._student_keys_hook)
-        self.register_load_state_dict_pre_hook(self._load_student_keys_hook)
 
     # ---------------------------------------------------------------- setup
     def _check_preprocessors(self) -> None:
@@ -215,41 +232,13 @@ class SingleTeacherDistiller(BaseModel):
                     "student's preprocessed batch, so give both the same "
                     'data_preprocessor mean/std (teacher cfg_options).')
 
-    def _apply(self, fn, *args, **kwargs):
-        # device/dtype moves also apply to the (unregistered) teacher
-        super()._apply(fn, *args, **kwargs)
-        self.teacher._apply(fn, *args, **kwargs)
-        return self
-
-    @staticmethod
-    def _student_keys_hook(module, state_dict, prefix, local_metadata):
-        """state_dict: ``student.x`` -> ``x`` (plain student keys)."""
-        items = list(state_dict.items())
-        state_dict.clear()
-        head = prefix + STUDENT_PREFIX
-        for key, value in items:
-            if key.startswith(head):
-                key = prefix + key[len(head):]
-            state_dict[key] = value
-
-    @staticmethod
-    def _load_student_keys_hook(module, state_dict, prefix, *args):
-        """load_state_dict: plain student keys -> ``student.x``."""
-        for key in list(state_dict):
-            if not key.startswith(prefix):
-                continue
-            rest = key[len(prefix):]
-            if rest.startswith((DISTILL_PREFIX, STUDENT_PREFIX)):
-                continue
-            state_dict[prefix + STUDENT_PREFIX + rest] = state_dict.pop(key)
-
     # -------------------------------------------------------------- forward
     def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         return self.student(inputs, data_samples, mode)
 
-    def _teacher_outputs(self, inputs, data_samples) -> Dict[str, list]:
+    def teacher_outputs(self, inputs, data_samples) -> Dict[str, list]:
         """The teacher's recorded outputs on a batch (under ``no_grad``).
 
         With ``teacher_input_from_student`` entries the relayed arguments
@@ -292,7 +281,7 @@ class SingleTeacherDistiller(BaseModel):
         # the student first: the teacher may take inputs from its pass
         with self.input_relay.recording(inputs):
             student_out = self.student_recorder.run(student_loss)
-        teacher_out = self._teacher_outputs(inputs, data_samples)
+        teacher_out = self.teacher_outputs(inputs, data_samples)
         losses.update(
             self.distill_losses(student_out, teacher_out, data_samples))
         return losses
@@ -379,6 +368,11 @@ class SingleTeacherDistiller(BaseModel):
                         'with a norm layer).')
 
     # --------------------------------------------------------------- checks
+    def check_distill_batch(self, batch) -> Dict[str, list]:
+        """:meth:`check_distill` on a collated batch (preprocessed here)."""
+        data = self.data_preprocessor(batch, True)
+        return self.check_distill(data['inputs'], data['data_samples'])
+
     def check_distill(self, inputs, data_samples=None) -> Dict[str, list]:
         """Run student and teacher once and validate every entry (levels,
         shapes, connectors, loss inputs) before training starts. Returns the
@@ -394,7 +388,7 @@ class SingleTeacherDistiller(BaseModel):
                 with self.input_relay.recording(inputs):
                     student_out = self.student_recorder.run(
                         self.student, inputs, data_samples, mode='loss')
-                teacher_out = self._teacher_outputs(inputs, data_samples)
+                teacher_out = self.teacher_outputs(inputs, data_samples)
                 self.distill_losses(student_out, teacher_out, data_samples)
         finally:
             self.train(was_training)

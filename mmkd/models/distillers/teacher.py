@@ -4,7 +4,7 @@ checkpoint."""
 import copy
 import os.path as osp
 import warnings
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import torch.nn as nn
 from mmengine.config import Config, ConfigDict
@@ -132,9 +132,11 @@ def check_state_shapes(model: nn.Module, state: dict, checkpoint: str,
 
 
 def load_state_dict_strict(model: nn.Module, checkpoint: str,
-                           role: str = 'teacher') -> None:
+                           role: str = 'teacher',
+                           check_state: Optional[Callable] = None) -> None:
     """Load ``checkpoint`` into ``model``; any missing or unexpected key is an
-    error listing them."""
+    error listing them. ``check_state(model, state_dict)``, if given, may
+    refuse the loaded state dict first with a more specific message."""
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise FileNotFoundError(
             f'{role} checkpoint {checkpoint!r} does not exist. Train the '
@@ -149,6 +151,8 @@ def load_state_dict_strict(model: nn.Module, checkpoint: str,
         return ', '.join(keys[:8]) + (
             f' ... ({len(keys)} in all)' if len(keys) > 8 else '')
 
+    if check_state is not None:
+        check_state(model, state)
     check_state_shapes(model, state, checkpoint, role)
     result = model.load_state_dict(state, strict=False)
     missing, unexpected = result.missing_keys, result.unexpected_keys
@@ -160,16 +164,28 @@ def load_state_dict_strict(model: nn.Module, checkpoint: str,
             'the checkpoint was trained with.')
 
 
-def build_teacher(teacher: Union[dict, ConfigDict]) -> nn.Module:
-    """Build, load (strictly) and freeze a teacher. It stays in eval mode."""
+def build_teacher(teacher: Union[dict, ConfigDict],
+                  prepare_cfg: Optional[Callable] = None,
+                  check_state: Optional[Callable] = None) -> nn.Module:
+    """Build, load (strictly) and freeze a teacher. It stays in eval mode.
+
+    Args:
+        teacher (dict): see :func:`teacher_model_cfg`.
+        prepare_cfg (callable, optional): ``f(model_cfg) -> model_cfg``,
+            e.g. to fill in a size the distiller knows.
+        check_state (callable, optional): ``f(model, state_dict)``, run on
+            the checkpoint's state dict before it is loaded.
+    """
     model_cfg, scope = teacher_model_cfg(teacher)
+    if prepare_cfg is not None:
+        model_cfg = prepare_cfg(model_cfg)
     model = _build_in_scope(model_cfg, scope)
     checkpoint = teacher.get('checkpoint')
     if checkpoint is None:
         warnings.warn('teacher has no checkpoint: its weights are random. '
                       'Only useful for benchmarks and tests.')
     else:
-        load_state_dict_strict(model, checkpoint)
+        load_state_dict_strict(model, checkpoint, check_state=check_state)
     for param in model.parameters():
         param.requires_grad_(False)
     model.eval()

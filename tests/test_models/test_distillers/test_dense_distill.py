@@ -77,7 +77,11 @@ def test_retinanet_pair_trains_and_evaluates(loss, retina_teacher,
     runner = train(cfg)
     assert_distilled(runner)
     metrics = runner.val_loop.run()
-    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+    # floors from a measured run (seed 0, deterministic) where one epoch on
+    # 8 images gets above chance: MGD 0.014, PKD 0.006 (the others 0.000-
+    # 0.002, no floor)
+    assert metrics['coco/bbox_mAP'] >= dict(mgd=0.005, pkd=0.002).get(
+        loss, 0.0)
     # the teacher is never in what was saved, the student keys are plain
     ckpt = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)
     assert not any(k.startswith(('teacher', 'student.'))
@@ -103,7 +107,7 @@ def test_pspnet_pair_trains_and_evaluates(psp_teacher,
     runner = train(cfg)
     assert_distilled(runner, 'decode_head.conv_seg')
     metrics = runner.val_loop.run()
-    assert 0.0 <= metrics['mIoU'] <= 100.0
+    assert isinstance(metrics['mIoU'], float)  # 2 iterations: 0.0 measured
 
 
 def test_akd_retinanet_trains_logs_uncertainty_and_evaluates(
@@ -131,7 +135,7 @@ def test_akd_pspnet_trains_and_evaluates(psp_teacher, cityscapes_shapes_root,
     sigma = runner.message_hub.get_scalar(
         'train/distill.decode_head.conv_seg.uncertainty').current()
     assert sigma > 0
-    assert 0.0 <= runner.val_loop.run()['mIoU'] <= 100.0
+    assert isinstance(runner.val_loop.run()['mIoU'], float)  # 0.0 measured
 
 
 def test_teacher_stops_after_deepest_recorded_module(

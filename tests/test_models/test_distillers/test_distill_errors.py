@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dense_utils import load, shrink_det_cfg, train
+from dense_utils import load, save_untrained, shrink_det_cfg
 from mmkd.apis import build_runner, prepare_train_cfg
 
 RETINA_T = 'configs/toy/retinanet_r18-w64_shapes-coco.py'
@@ -13,19 +13,14 @@ PKD_TOY = 'configs/pkd/pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'
 @pytest.fixture(scope='module')
 def teacher_ckpt(tmp_path_factory):
     """A freshly saved (untrained) toy teacher checkpoint."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import DefaultScope
-    path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(load(RETINA_T).model)
-    torch.save({'state_dict': model.state_dict()}, path)
-    return str(path)
+    return save_untrained(RETINA_T,
+                          tmp_path_factory.mktemp('teacher') / 'teacher.pth')
 
 
 def distill_cfg(teacher_ckpt, data_root, work_dir, **entry):
     cfg = load(PKD_TOY)
     cfg.model.teacher.checkpoint = teacher_ckpt
-    cfg.model.distill[0].update(entry)
+    cfg.model.distill.neck.update(entry)
     return shrink_det_cfg(cfg, data_root, str(work_dir))
 
 
@@ -44,7 +39,7 @@ def test_unknown_module_path_lists_closest(teacher_ckpt, coco_shapes_root,
 def test_shape_mismatch_without_connector_names_the_fix(
         teacher_ckpt, coco_shapes_root, tmp_path):
     cfg = distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path)
-    cfg.model.distill[0].pop('connector')
+    cfg.model.distill.neck.pop('connector')
     runner = build(cfg, tmp_path)
     with pytest.raises(ValueError, match='mmkd.ConvConnector'):
         runner.train()

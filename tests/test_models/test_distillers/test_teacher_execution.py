@@ -43,7 +43,7 @@ def _distiller(teacher_ckpt, **teacher_exec):
 
 
 def _neck(model, inputs):
-    return model._teacher_outputs(inputs, None)['neck'][0]
+    return model.teacher_outputs(inputs, None)['neck'][0]
 
 
 @pytest.mark.parametrize('memory_format,precision', list(TOLERANCE))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mmkd.models.losses import DKDLoss, KDLoss, LDRLDLoss, RLDLoss
-from mmkd.models.losses.ldrld_reference import ldrld_loss_reference
+from ldrld_reference import ldrld_loss_reference
 from mmkd.registry import MODELS
 
 ALL_LOSSES = [KDLoss, DKDLoss, RLDLoss, LDRLDLoss]

@@ -417,8 +417,18 @@ IGNORED_BOXES = ([], [[-100.0, -100.0, 200.0, 200.0]], [])
 
 
 def _anchor_student(channels=2):
-    """A module holding an mmdet RetinaHead as ``bbox_head``."""
-    head = MODELS.build(
+    """A module holding an mmdet RetinaHead as ``bbox_head`` (built in the
+    mmdet scope: its anchor generator and coders are mmdet's)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        head = _build_retina_head(channels)
+    student = nn.Module()
+    student.bbox_head = head
+    return student
+
+
+def _build_retina_head(channels):
+    return MODELS.build(
         dict(type='mmdet.RetinaHead', num_classes=2, in_channels=channels,
              stacked_convs=1, feat_channels=channels,
              anchor_generator=dict(
@@ -431,9 +441,6 @@ def _anchor_student(channels=2):
                                ignore_iof_thr=IGNORE_IOF),
                  sampler=dict(type='PseudoSampler'), allowed_border=-1,
                  pos_weight=-1, debug=False)))
-    student = nn.Module()
-    student.bbox_head = head
-    return student
 
 
 def _det_samples():

@@ -1,12 +1,7 @@
 # compactiv: 21 inputs, target = last column.
 # (file in $MMKD_DATA_ROOT/regression, README "Real data sets")
+_base_ = ['./tabular.py']
 in_features = 21
-dataset_args = dict(
-    type='mmkd.TabularRegressionDataset',
-    data_root='${MMKD_DATA_ROOT}/regression',
-    ann_file='compactiv.csv',
-    header=True,
-    target=-1,
-    num_train=5000,
-    val_ratio=0.1,
-    split_seed=0)
+dataset_args = dict(ann_file='compactiv.csv', header=True)
+val_dataloader = dict(dataset=dataset_args)
+test_dataloader = dict(dataset=dataset_args)

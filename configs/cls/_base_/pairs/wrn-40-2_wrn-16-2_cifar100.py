@@ -1,0 +1,10 @@
+# Pair wrn_40_2 (teacher) -> wrn_16_2 (student) on CIFAR-100, distilled on
+# the logits (head.fc); the method configs
+# (configs/cls/{kd,dkd,rld,ldrld}/*_wrn-40-2_wrn-16-2_cifar100.py) set the
+# loss.
+_base_ = ['../../cifar100/wrn_16_2_cifar100.py',  # student
+          '../teachers/wrn_40_2_cifar100.py']  # teacher: config + checkpoint
+# which layers: the logits
+model = dict(_delete_=True, type='mmkd.SingleTeacherDistiller',
+             student=_base_.model, teacher=_base_.teacher,
+             distill={'head.fc': dict(student='head.fc', teacher='head.fc')})
