@@ -25,5 +25,9 @@ bench-regression: setup
 bench-dense: setup
 	$(PYTHON) tools/bench_dense.py
 
+bench-distill: setup
+	$(PYTHON) tools/benchmark_distill.py configs/pkd/pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py
+	$(PYTHON) tools/benchmark_distill.py configs/cwd/cwd_logits_pspnet_r18-w32_r18-w16_toy-shapes.py
+
 clean-demo:
 	rm -rf work_dirs/demo work_dirs/demo-seg

@@ -6,9 +6,10 @@ avatar picture.
 The pieces (the synthetic set, the toy configs at a size and seed, a
 training step whose result is cached on disk) are shared with
 ``demo/bench_dense.py``. A finished step is reused only when its key (the
-resolved config, the teacher checkpoint's content, mmkd's sources and the
-stack's versions, :func:`step_key`) is the one it was made with; any other
-finished step is trained again."""
+resolved config, the teacher checkpoint's content, the data set's
+parameters, the number of torch threads, mmkd's sources and the stack's
+versions, :func:`step_key`) is the one it was made with; any other finished
+step is trained again."""
 import copy
 import functools
 import glob
@@ -233,7 +234,6 @@ def step_key(cfg: Config, data: str = '') -> str:
     synthetic set was made with), the number of torch threads (float
     reductions are split by it) and :func:`code_fingerprint`."""
     import torch
-    described = data
     resolved = cfg.to_dict()
     resolved.pop('work_dir', None)
     resolved.get('visualizer', {}).pop('name', None)
@@ -244,7 +244,7 @@ def step_key(cfg: Config, data: str = '') -> str:
         teacher['checkpoint'] = _file_digest(checkpoint)
     text = json.dumps(resolved, sort_keys=True, default=repr)
     return hashlib.sha1(
-        f'{text}|{described}|threads={torch.get_num_threads()}|'
+        f'{text}|{data}|threads={torch.get_num_threads()}|'
         f'{code_fingerprint()}'.encode()).hexdigest()
 
 

@@ -2,7 +2,7 @@
 """A naive, loop-based LDRLD: one sample and one pair at a time.
 
 Written straight from the paper's description (arXiv 2507.15911) to serve as
-the reference that ``tools/analysis_tools/benchmark_logit_losses.py`` times
+the reference that ``tools/benchmark_logit_losses.py`` times
 and compares :class:`mmkd.models.losses.LDRLDLoss` against. Far too slow to
 train with; not registered.
 """

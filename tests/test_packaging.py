@@ -59,8 +59,10 @@ def installed(tmp_path_factory):
     env_dir = root / 'venv'
     venv.create(env_dir, system_site_packages=True, with_pip=False)
     py = str(env_dir / 'bin' / 'python')
-    # pip of the running interpreter installs into the venv (--prefix)
+    # pip of the running interpreter installs into the venv (--prefix);
+    # --ignore-installed: never uninstall the mmkd of the running Python
     run([sys.executable, '-m', 'pip', 'install', '--no-deps',
+         '--ignore-installed',
          '--no-build-isolation', '--disable-pip-version-check', '-q',
          '--prefix', str(env_dir), str(src)], str(root), timeout=600)
     return dict(root=root, python=py, src=src)

@@ -10,7 +10,9 @@ alone, with a base feature distiller (PKD on the FPN levels for detection,
 CWD on the logits for segmentation) and with AKD over that base. Prints a table
 (metrics and wall time per run), writes a plot of the student's metric over
 training and of the distillation losses, and the avatar visualisation of one
-image. Re-running skips every finished step.
+image. Re-running skips every finished step made with the same config,
+teacher, data and code (demo/pipeline.py); the multi-seed comparison is
+`make bench-dense` (tools/bench_dense.py).
 """
 import argparse
 import os.path as osp

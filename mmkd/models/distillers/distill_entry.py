@@ -1,5 +1,6 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """One distillation entry: which student/teacher module, which loss."""
+from contextlib import contextmanager
 from typing import List, Optional, Sequence, Union
 
 import torch.nn as nn
@@ -253,24 +254,46 @@ class DistillEntry(nn.Module):
                 f'tensor, got shapes {[tuple(o.shape) for o in outs]}')
         return outs[0]
 
+    @staticmethod
+    @contextmanager
+    def _teacher_logits_given(loss_fn: nn.Module,
+                              teacher_logits: Optional[Tensor]):
+        """``loss_fn.teacher_logits`` set for the duration of one call."""
+        if teacher_logits is None:
+            yield
+            return
+        loss_fn.teacher_logits = teacher_logits
+        try:
+            yield
+        finally:
+            loss_fn.teacher_logits = None  # no reference between calls
+
     def level_loss(self, s_feat: Tensor, t_feat: Tensor, level: int,
                    data_samples=None, labels=None,
                    teacher_logits: Optional[Tensor] = None) -> Tensor:
         loss_fn = self.loss_for(level)
         s_feat = self.connect(s_feat, level, t_feat)
-        if teacher_logits is not None:
-            loss_fn.teacher_logits = teacher_logits
-        try:
+        with self._teacher_logits_given(loss_fn, teacher_logits):
             if self.is_logit:
                 out = loss_fn(s_feat, t_feat, labels)
             else:
                 out = loss_fn(s_feat, t_feat, data_samples)
-        finally:
-            if teacher_logits is not None:
-                loss_fn.teacher_logits = None  # no reference between calls
         if self.level_weights is not None:
             out = out * self.level_weights[level]
         return out
+
+    def joint_levels_loss(self, s_levels: List[Tensor],
+                          t_levels: List[Tensor], data_samples=None,
+                          teacher_logits: Optional[Tensor] = None) -> Tensor:
+        """One loss over all levels, for a loss with ``joint_levels``
+        (e.g. ``LSHLoss(level_reduction='mean')``): the connector level by
+        level, then :meth:`BaseFeatureLoss.forward_levels`."""
+        loss_fn = self.losses[0]
+        s_levels = [self.connect(s_feat, i, t_feat)
+                    for i, (s_feat, t_feat) in enumerate(zip(s_levels,
+                                                             t_levels))]
+        with self._teacher_logits_given(loss_fn, teacher_logits):
+            return loss_fn.forward_levels(s_levels, t_levels, data_samples)
 
     def pop_log_vars(self, level: int) -> dict:
         loss_fn = self.loss_for(level)

@@ -310,7 +310,7 @@ class SingleTeacherDistiller(BaseDistiller):
             t_logits = entry.pick_teacher_logits(teacher_out)
             if joint_levels_loss(entry) is not None:
                 level_losses = [
-                    self._joint_levels_loss(entry, s_levels, t_levels,
+                    entry.joint_levels_loss(s_levels, t_levels,
                                             data_samples, t_logits)
                 ]
                 for key, val in entry.pop_log_vars(0).items():
@@ -331,26 +331,6 @@ class SingleTeacherDistiller(BaseDistiller):
         if self.check_finite:
             self._check_finite(per_level)
         return out
-
-    @staticmethod
-    def _joint_levels_loss(entry: DistillEntry, s_levels: List[Tensor],
-                           t_levels: List[Tensor], data_samples,
-                           teacher_logits: Optional[Tensor]) -> Tensor:
-        """The loss of an entry whose loss takes all its levels in one call
-        (:func:`joint_levels_loss`): the connector level by level, then
-        :meth:`BaseFeatureLoss.forward_levels`."""
-        loss_fn = entry.losses[0]
-        s_levels = [
-            entry.connect(s_feat, i, t_feat)
-            for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels))
-        ]
-        if teacher_logits is None:
-            return loss_fn.forward_levels(s_levels, t_levels, data_samples)
-        loss_fn.teacher_logits = teacher_logits
-        try:
-            return loss_fn.forward_levels(s_levels, t_levels, data_samples)
-        finally:
-            loss_fn.teacher_logits = None  # no reference between calls
 
     @staticmethod
     def _check_finite(per_level: Dict[str, List[Tensor]]) -> None:

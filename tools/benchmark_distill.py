@@ -1,7 +1,7 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Time and memory of a distillation config, part by part.
 
-    python tools/analysis_tools/benchmark_distill.py CONFIG [--iters 10]
+    python tools/benchmark_distill.py CONFIG [--iters 10]
         [--warmup 3] [--batch-size 2] [--img-size H W]
         [--device cpu|cuda] [--threads T] [--clock wall|cpu]
         [--avatars 1 4 8 16] [--chunk-size K [K ...]]
@@ -48,7 +48,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Tuple
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402

@@ -10,7 +10,7 @@ table of median milliseconds.
 
 Usage::
 
-    python tools/analysis_tools/benchmark_logit_losses.py [--repeats 20]
+    python tools/benchmark_logit_losses.py [--repeats 20]
 """
 import argparse
 import os
@@ -24,7 +24,7 @@ import torch
 os.environ.setdefault('MMKD_SKIP_VERSION_CHECK', '1')
 # run from a source checkout without installing mmkd; the naive LDRLD is
 # the tests' reference implementation (tests/ldrld_reference.py)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'tests'))
 
