@@ -104,14 +104,19 @@ def _val_schedule(every: Optional[int], length: int) -> dict:
 
 def configure(task: str, path: str, data_root: str, work_dir: str,
               size: dict, seed: int, teacher: bool,
-              teacher_ckpt: Optional[str]) -> Config:
+              teacher_ckpt: Optional[str],
+              distill_options: Optional[dict] = None) -> Config:
     """The toy config at the given size, data root, seed and schedule.
 
     ``size`` as in :data:`DEMO_PRESETS`; ``val_every=None`` evaluates only
     once, after training (:func:`train_step`). ``seed`` is the Runner's
     ``randomness.seed``: the initialisation, the data order, the
-    augmentation and the avatar stream."""
+    augmentation and the avatar stream. ``distill_options`` (mmengine
+    ``--cfg-options`` style keys) are merged into a distillation config,
+    e.g. ``{'model.teacher_exec.memory_format': 'contiguous'}``."""
     cfg = load_config(osp.join(REPO_ROOT, path))
+    if distill_options and teacher_ckpt is not None:
+        cfg.merge_from_dict(distill_options)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[name].batch_size = size['batch']
         cfg[name].dataset.data_root = data_root
@@ -357,13 +362,15 @@ def run_demo(task: str = 'det', work_dir: Optional[str] = None,
         cfg = configure(task, path, data_root,
                         osp.join(work_dir, f'student_{i}'), size, seed,
                         teacher=False,
-                        teacher_ckpt=teacher['checkpoint'] if i else None)
+                        teacher_ckpt=teacher['checkpoint'] if i else None,
+                        distill_options=distill_options)
         results.append(train_step(name, cfg, [preset['distill_key']],
                                   metric_key, data))
     table = _table(preset, [teacher] + results)
     plot = _plot(task, preset, results, osp.join(work_dir, 'curves.png'))
     avatars = _avatars(task, preset, data_root, work_dir, size, seed,
-                       teacher['checkpoint'], results[-1]['checkpoint'])
+                       teacher['checkpoint'], results[-1]['checkpoint'],
+                       distill_options)
     print('\n' + table)
     import torch
     reused = sum(r['reused'] for r in [teacher] + results)
@@ -379,7 +386,7 @@ def run_demo(task: str = 'det', work_dir: Optional[str] = None,
 
 
 def _avatars(task, preset, data_root, work_dir, size, seed, teacher_ckpt,
-             akd_ckpt) -> str:
+             akd_ckpt, distill_options=None) -> str:
     from mmkd.engine.checkpoint_loading import safe_torch_load
     from mmkd.engine.hooks import DISTILL_STATE_KEY
     from mmkd.registry import MODELS
@@ -387,7 +394,8 @@ def _avatars(task, preset, data_root, work_dir, size, seed, teacher_ckpt,
                                     save_avatar_grid)
     from mmengine.registry import DefaultScope
     cfg = configure(task, preset['runs'][-1][1], data_root, work_dir, size,
-                     seed, teacher=False, teacher_ckpt=teacher_ckpt)
+                     seed, teacher=False, teacher_ckpt=teacher_ckpt,
+                     distill_options=distill_options)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         model = MODELS.build(copy.deepcopy(cfg.model))
     ckpt = safe_torch_load(akd_ckpt)

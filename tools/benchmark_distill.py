@@ -12,11 +12,12 @@ Prints per-iteration time (median) and the peak memory of one step of
  (b) the teacher's partial forward (stopped after the deepest distilled
      module),
  (c) the distillation train step (both, plus the losses),
-and (b0) the plain fp32 teacher's partial forward (contiguous layout, no
-autocast), with the overhead ratios c / (a + b) and c / (a + b0): with the
+and (b0) the plain fp32 teacher's partial forward (contiguous layout,
+BatchNorms as they are, no autocast), with the overhead ratios c / (a + b) and c / (a + b0): with the
 teacher's execution options, c can come in below the naive limit a + b0.
 With ``--teacher-options`` it times (b) under each teacher execution option
-side by side. With ``--avatars`` it compares instead
+side by side (and under the config's own ``teacher_exec``, if it sets one).
+Compilation (``compile=True``) happens in the warm-up iterations. With ``--avatars`` it compares instead
 the distillation step of variants of the config: the base losses alone
 (every AvatarLoss replaced by its base) and AKD with each N (every
 AvatarLoss set to N avatars, every other entry loss wrapped in AvatarLoss
@@ -306,17 +307,19 @@ def measure(fns: Dict[str, Callable],
 
 
 # ---------------------------------------------------------------- reports
-PLAIN_TEACHER = dict(memory_format='contiguous', precision='fp32')
+PLAIN_TEACHER = dict(memory_format='contiguous', fold_batchnorm=False,
+                     precision='fp32')
 TEACHER_OPTIONS = [
-    ('plain fp32 (contiguous)', PLAIN_TEACHER),
-    ('default (auto: channels_last, fp32)', dict()),
-    ('channels_last, fp32', dict(memory_format='channels_last')),
-    ('contiguous, bf16 autocast', dict(memory_format='contiguous',
-                                       precision='bf16')),
-    ('channels_last, bf16 autocast', dict(memory_format='channels_last',
-                                          precision='bf16')),
-    ('contiguous, fp16 autocast', dict(memory_format='contiguous',
-                                       precision='fp16')),
+    ('plain fp32 (contiguous, BN as is)', PLAIN_TEACHER),
+    ('default (auto: channels_last, BN folded, fp32)', dict()),
+    ('default + compiled backbone', dict(compile=True)),
+    ('channels_last, BN as is, fp32', dict(PLAIN_TEACHER,
+                                          memory_format='channels_last')),
+    ('contiguous, BN folded, fp32', dict(PLAIN_TEACHER,
+                                        fold_batchnorm=True)),
+    ('contiguous, BN as is, bf16 autocast', dict(PLAIN_TEACHER,
+                                                precision='bf16')),
+    ('channels_last, BN folded, bf16 autocast', dict(precision='bf16')),
 ]
 
 
@@ -341,11 +344,16 @@ def report_parts(cfg, args, batch) -> None:
 def report_teacher_options(cfg, args, batch) -> None:
     """The teacher's partial forward under each execution option, side by
     side (ratios to the plain fp32 teacher)."""
+    options = list(TEACHER_OPTIONS)
+    own = cfg.model.get('teacher_exec')
+    if own:  # the config's own options, as a training run uses them
+        options.insert(1, (f'the config\'s teacher_exec {dict(own)}',
+                           dict(own)))
     fns = {label: teacher_forward(prepare(with_teacher_exec(cfg, **opts),
                                           args, batch))
-           for label, opts in TEACHER_OPTIONS}
+           for label, opts in options}
     rows = measure(fns, args)
-    ref_sec, _ = rows[TEACHER_OPTIONS[0][0]]
+    ref_sec, _ = rows[options[0][0]]
     print('| teacher partial forward | ms/iter | speed-up | step peak '
           '(MiB) |\n|---|---:|---:|---:|')
     for label, (sec, peak) in rows.items():

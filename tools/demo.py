@@ -3,6 +3,8 @@
 
     python tools/demo.py --task det   # `make demo`: RetinaNet, COCO mAP
     python tools/demo.py --task seg   # `make demo-seg`: PSPNet, mIoU
+    python tools/demo.py --distill-options \
+        model.teacher_exec.memory_format=contiguous   # the plain teacher
 
 Generates the synthetic set, trains the teacher once (a finished teacher is
 reused), then the same student three ways with one seed and schedule:
@@ -21,6 +23,8 @@ import sys
 # the repository root first: its demo/ package, not this script
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
+from mmengine.config import DictAction  # noqa: E402
+
 from demo.pipeline import DEMO_PRESETS, run_demo  # noqa: E402
 
 
@@ -34,13 +38,19 @@ def parse_args(argv=None):
     parser.add_argument('--quick', action='store_true',
                         help='minimal sizes (a smoke test of the pipeline)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--distill-options', nargs='+', action=DictAction, default=None,
+        help='config options merged into the two distillation runs (not '
+        'the teacher or the student alone), e.g. '
+        'model.teacher_exec.memory_format=contiguous')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     run_demo(args.task, work_dir=args.work_dir, data_root=args.data_root,
-             quick=args.quick, seed=args.seed)
+             quick=args.quick, seed=args.seed,
+             distill_options=args.distill_options)
 
 
 if __name__ == '__main__':

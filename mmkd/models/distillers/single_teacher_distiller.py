@@ -157,10 +157,11 @@ class SingleTeacherDistiller(BaseDistiller):
             the entry and the level. Defaults to True.
         teacher_exec (dict, optional): how the teacher's forward runs,
             ``dict(memory_format='auto' | 'contiguous' | 'channels_last',
-            precision='fp32' | 'fp16' | 'bf16')``; see
-            :class:`~mmkd.models.distillers.teacher_execution.
-            TeacherExecution`. Defaults to channels-last for convolutional
-            teachers, fp32.
+            fold_batchnorm=True | False, precision='fp32' | 'fp16' |
+            'bf16')``; see :class:`~mmkd.models.distillers.
+            teacher_execution.TeacherExecution`. Defaults to channels-last
+            for convolutional teachers, BatchNorms folded into their
+            convolutions, fp32.
     """
 
     DISTILL_STATE_PREFIXES = (DISTILL_PREFIX, )
@@ -186,7 +187,6 @@ class SingleTeacherDistiller(BaseDistiller):
         self.student = student_model
         teacher_model = self.init_teacher(teacher)
         self.teacher_exec = TeacherExecution.from_cfg(teacher_exec)
-        self.teacher_exec.prepare(teacher_model)
         self._check_preprocessors()
         distill = entry_cfgs(distill)
         if not distill:
@@ -206,10 +206,12 @@ class SingleTeacherDistiller(BaseDistiller):
         self.student_recorder = ModuleOutputRecorder(
             self.student, [e.student_path for e in self.distill_entries],
             role='student')
+        teacher_paths = [e.teacher_path for e in self.distill_entries] + [
+            e.teacher_logits_path for e in self.distill_entries
+            if e.teacher_logits_path is not None]
+        self.teacher_exec.prepare(teacher_model, keep=teacher_paths)
         self.teacher_recorder = ModuleOutputRecorder(
-            teacher_model, [e.teacher_path for e in self.distill_entries] +
-            [e.teacher_logits_path for e in self.distill_entries
-             if e.teacher_logits_path is not None],
+            teacher_model, teacher_paths,
             role='teacher', stop_after_all=teacher_early_stop)
         self.input_relay = StudentInputRelay(
             self.student, teacher_model,

@@ -1,12 +1,15 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-"""How the frozen teacher's forward runs: memory format and precision."""
+"""How the frozen teacher's forward runs: memory format, BatchNorm folding
+and precision."""
 from contextlib import contextmanager, nullcontext
-from typing import Dict, Optional
+from typing import Dict, Iterable, Optional
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
+from .bn_folding import fold_batchnorm
+from .teacher_compile import compile_backbone
 from .recorder import map_tensors
 
 MEMORY_FORMATS = ('auto', 'contiguous', 'channels_last')
@@ -18,6 +21,13 @@ def _choice(name: str, value, allowed) -> str:
     if value not in allowed:
         raise ValueError(f'teacher_exec: {name}={value!r} is not one of '
                          f'{list(allowed)}')
+    return value
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f'teacher_exec: {name}={value!r} is not one of '
+                         '[True, False]')
     return value
 
 
@@ -33,13 +43,30 @@ class TeacherExecution:
       run faster for convolutions; values are the same up to float rounding
       (a different summation order). ``'auto'`` (default) picks it for a
       teacher with 2-D convolutions, ``'contiguous'`` otherwise.
+    - ``fold_batchnorm``: ``True`` (default) folds each eval-mode BatchNorm
+      into the convolution that feeds it (see
+      :mod:`~mmkd.models.distillers.bn_folding`: the same values up to
+      float rounding, one pass over the feature map less per BatchNorm;
+      the teacher's ``state_dict`` and parameters stay the checkpoint's),
+      ``False`` runs the BatchNorms as they are.
+    - ``compile``: ``True`` compiles the teacher's ``backbone`` with
+      ``torch.compile`` (inductor, weights frozen as constants; see
+      :mod:`~mmkd.models.distillers.teacher_compile`), unless a recorded
+      module lies inside it; the values are the same up to float rounding.
+      ``False`` (default), as mmengine's own ``compile``: the first
+      iteration pays the compilation (about 40 s for a ResNet-50 on two CPU
+      cores, again for each new input shape), which only a run of more than
+      a few minutes wins back. The COCO and Cityscapes pair bases turn it
+      on.
     - ``precision``: ``'fp32'`` (default), or autocast ``'fp16'`` /
-      ``'bf16'``. Off by default everywhere: on the CPU bf16 autocast is
-      slower than fp32 (measured, README), and half precision changes the
+      ``'bf16'``. Off by default everywhere: half precision changes the
       features beyond float rounding (relative error of a feature map,
       measured on the toy RetinaNet: fp16 about 8e-4, bf16 about 6e-3;
-      channels-last fp32 about 6e-7), so it is an explicit choice, for a
-      GPU whose tensor cores make it pay.
+      the fp32 options about 1e-6), so it is an explicit choice. Its speed
+      depends on the hardware (README): on a CPU with AVX512-BF16, bf16
+      autocast ran a ResNet-50 1.6 x faster than fp32, on one without it
+      slower, and fp16 autocast on the CPU is far slower; on a GPU the
+      tensor cores make both pay.
 
     Recorded teacher features are handed on in the student's dtype (floats
     cast back from half precision), so the losses never compute in half
@@ -50,24 +77,38 @@ class TeacherExecution:
     """
 
     def __init__(self, memory_format: str = 'auto',
+                 fold_batchnorm: bool = True,
+                 compile: bool = False,
                  precision: str = 'fp32') -> None:
         self.memory_format = _choice('memory_format', memory_format,
                                      MEMORY_FORMATS)
+        self.fold_batchnorm = _flag('fold_batchnorm', fold_batchnorm)
+        self.compile = _flag('compile', compile)
         self.precision = _choice('precision', precision, PRECISIONS)
         self.channels_last = False
+        self.num_folded = 0
+        self.compiled = None
 
     @classmethod
     def from_cfg(cls, cfg: Optional[dict]) -> 'TeacherExecution':
         cfg = dict(cfg or {})
-        unknown = set(cfg) - {'memory_format', 'precision'}
+        allowed = ['memory_format', 'fold_batchnorm', 'compile', 'precision']
+        unknown = set(cfg) - set(allowed)
         if unknown:
             raise ValueError(f'teacher_exec: unknown keys {sorted(unknown)}; '
-                             "allowed: ['memory_format', 'precision']")
+                             f'allowed: {allowed}')
         return cls(**cfg)
 
-    def prepare(self, teacher: nn.Module) -> None:
-        """Put the teacher's weights in the chosen layout (once, at build
-        time; device moves keep a tensor's layout)."""
+    def prepare(self, teacher: nn.Module, keep: Iterable[str] = ()) -> None:
+        """Fold the teacher's BatchNorms and put its weights in the chosen
+        layout (once, at build time, after its checkpoint is loaded; device
+        moves keep a tensor's layout). ``keep``: the recorded module paths,
+        whose own outputs must stay as they are."""
+        keep = list(keep)
+        if self.fold_batchnorm:
+            self.num_folded = fold_batchnorm(teacher, keep)
+        if self.compile:
+            self.compiled = compile_backbone(teacher, keep)
         has_conv = any(isinstance(m, nn.Conv2d) for m in teacher.modules())
         self.channels_last = self.memory_format == 'channels_last' or (
             self.memory_format == 'auto' and has_conv)

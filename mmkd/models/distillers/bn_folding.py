@@ -1,0 +1,131 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Folding a frozen teacher's BatchNorm into the convolution that feeds it.
+
+In eval mode a BatchNorm is a fixed per-channel affine map, so
+``bn(conv(x))`` equals one convolution with the weight scaled by
+``gamma / sqrt(var + eps)`` and the bias ``beta - mean * gamma /
+sqrt(var + eps)`` (:func:`torch.nn.utils.fusion.fuse_conv_bn_weights`), up
+to float rounding. The folded convolution skips the BatchNorm's pass over
+the feature map.
+
+The fold changes no parameter or buffer the teacher had: the folded weight
+and bias are extra non-persistent buffers of the convolution (moved with
+the module, never in its ``state_dict``), the convolution's ``forward``
+uses them and the BatchNorm's ``forward`` hands its input on (both
+instance attributes, as mmcv's ``ConvModule`` does for its
+``efficient_conv_bn_eval``). ``teacher.state_dict()`` and
+``named_parameters()`` stay those of the loaded checkpoint.
+
+Only pairs whose code guarantees that the BatchNorm takes the
+convolution's output and nothing else does are folded:
+
+- a convolution directly followed by a BatchNorm in an ``nn.Sequential``
+  (e.g. a ResNet's ``downsample``, a deep stem);
+- mmcv's ``ConvModule`` with ``'norm'`` right after ``'conv'`` in its
+  ``order`` (the default ``('conv', 'norm', 'act')``);
+- OpenMMLab's ResNet-style modules (mmdet's and mmseg's ``BasicBlock``,
+  ``Bottleneck``, the ResNet and HRNet stems): ``conv{k}`` and the norm
+  layer named by ``norm{k}_name``.
+
+The convolution must be a plain ``nn.Conv2d`` (or mmcv's wrapper of it)
+with zero padding, the BatchNorm a 2-D BatchNorm with running statistics;
+anything else (deformable or weight-standardised convolutions, a norm before
+its convolution, GroupNorm) is left as it is. A module whose output is
+recorded is never folded away: a recorded convolution keeps its own output,
+a recorded BatchNorm its own.
+"""
+import types
+from typing import Iterable, List, Tuple
+
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+
+def _plain_conv(module: nn.Module) -> bool:
+    from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
+    return (isinstance(module, nn.Conv2d)
+            and type(module).forward in (nn.Conv2d.forward,
+                                         MMCVConv2d.forward)
+            and module.padding_mode == 'zeros')
+
+
+def _eval_bn(module: nn.Module) -> bool:
+    return (isinstance(module, _BatchNorm) and not module.training
+            and module.running_mean is not None
+            and module.running_var is not None)
+
+
+def _candidates(parent: nn.Module) -> List[Tuple[str, str]]:
+    """(conv name, BN name) children of ``parent`` that its forward chains
+    directly (the three structures of the module docstring)."""
+    from mmcv.cnn import ConvModule
+    if isinstance(parent, nn.Sequential):
+        names = list(parent._modules)
+        return list(zip(names, names[1:]))
+    if isinstance(parent, ConvModule):
+        order = list(parent.order)
+        if parent.with_norm and parent.efficient_conv_bn_eval_forward is \
+                None and order.index('norm') == order.index('conv') + 1:
+            return [('conv', parent.norm_name)]
+        return []
+    pairs = []
+    for k in range(1, 4):
+        norm_name = getattr(parent, f'norm{k}_name', None)
+        if isinstance(norm_name, str) and f'conv{k}' in parent._modules:
+            pairs.append((f'conv{k}', norm_name))
+    return pairs
+
+
+def foldable_pairs(model: nn.Module,
+                   keep: Iterable[str] = ()) -> List[Tuple[str, str]]:
+    """Paths ``(conv, bn)`` of the pairs :func:`fold_batchnorm` folds in
+    ``model``; pairs with a path in ``keep`` (recorded modules) are left
+    out."""
+    keep = set(keep)
+    pairs = []
+    for path, parent in model.named_modules():
+        prefix = f'{path}.' if path else ''
+        for conv_name, bn_name in _candidates(parent):
+            conv = parent._modules.get(conv_name)
+            bn = parent._modules.get(bn_name)
+            conv_path, bn_path = prefix + conv_name, prefix + bn_name
+            if _plain_conv(conv) and _eval_bn(bn) and \
+                    bn.num_features == conv.out_channels and \
+                    not {conv_path, bn_path} & keep:
+                pairs.append((conv_path, bn_path))
+    return pairs
+
+
+def _folded_conv_forward(self: nn.Conv2d, x: Tensor) -> Tensor:
+    return F.conv2d(x, self.folded_weight, self.folded_bias, self.stride,
+                    self.padding, self.dilation, self.groups)
+
+
+def _pass_on(self: nn.Module, x: Tensor) -> Tensor:
+    return x
+
+
+def fold_batchnorm(model: nn.Module, keep: Iterable[str] = ()) -> int:
+    """Fold every eval-mode BatchNorm of :func:`foldable_pairs` into its
+    convolution, in place; returns how many were folded. Call it after the
+    weights are loaded and before any device or dtype move is undone: the
+    folded buffers follow ``model.to(...)`` like the weights."""
+    pairs = foldable_pairs(model, keep)
+    for conv_path, bn_path in pairs:
+        conv = model.get_submodule(conv_path)
+        bn = model.get_submodule(bn_path)
+        weight, bias = fuse_conv_bn_weights(
+            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+            bn.weight, bn.bias)
+        conv.register_buffer('folded_weight', weight.detach(),
+                             persistent=False)
+        conv.register_buffer('folded_bias', bias.detach(), persistent=False)
+        conv.forward = types.MethodType(_folded_conv_forward, conv)
+        bn.forward = types.MethodType(_pass_on, bn)
+    return len(pairs)
+
+
+__all__ = ['foldable_pairs', 'fold_batchnorm']
