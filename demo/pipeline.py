@@ -338,8 +338,9 @@ def _table(preset: dict, rows: List[dict]) -> str:
 
 def run_demo(task: str = 'det', work_dir: Optional[str] = None,
              data_root: Optional[str] = None, quick: bool = False,
-             seed: int = 0) -> dict:
-    """Run the demo; returns the table, the results and the output files."""
+             seed: int = 0, distill_options: Optional[dict] = None) -> dict:
+    """Run the demo; returns the table, the results and the output files.
+    ``distill_options``: see :func:`configure`."""
     preset = DEMO_PRESETS[task]
     size = preset['quick' if quick else 'full']
     work_dir = work_dir or osp.join('work_dirs',

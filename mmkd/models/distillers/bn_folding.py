@@ -105,6 +105,11 @@ def _folded_conv_forward(self: nn.Conv2d, x: Tensor) -> Tensor:
 
 
 def _pass_on(self: nn.Module, x: Tensor) -> Tensor:
+    if self.training:  # the fold holds for the running statistics only
+        raise RuntimeError(
+            'a folded BatchNorm of the teacher was put in train mode; the '
+            'teacher must stay in eval mode (BaseDistiller keeps it so), or '
+            'build it with teacher_exec=dict(fold_batchnorm=False)')
     return x
 
 

@@ -233,3 +233,12 @@ def test_a_failed_compilation_falls_back_to_the_eager_backbone(
     want = _neck(_distiller(teacher_ckpt, **PLAIN), inputs)
     assert model.teacher_exec.compiled.failed
     assert all(torch.equal(g, w) for g, w in zip(got, want))
+
+
+def test_a_folded_teacher_refuses_train_mode(teacher_ckpt):
+    model = _distiller(teacher_ckpt, memory_format='contiguous')
+    model.train()  # the distiller keeps its teacher in eval mode
+    assert not model.teacher.training
+    model.teacher.train()  # forced by hand: the fold would be wrong
+    with pytest.raises(RuntimeError, match='fold_batchnorm=False'):
+        model.teacher.backbone(torch.randn(1, 3, 32, 32))
