@@ -135,15 +135,20 @@ class TeacherExecution:
 
     def outputs(self, recorded: Dict[str, list],
                 dtype: torch.dtype) -> Dict[str, list]:
-        """Recorded features in ``dtype`` (the student's), in place of the
-        lists' items; a no-op in fp32."""
-        if self.precision == 'fp32':
+        """Recorded features as the losses take them: in ``dtype`` (the
+        student's; floats cast back from half precision) and, from a
+        channels-last teacher, in the default (contiguous) layout, which
+        the student's features have (a loss on mixed layouts measured
+        slower than the copy)."""
+        if self.precision == 'fp32' and not self.channels_last:
             return recorded
 
-        def cast(t: Tensor) -> Tensor:
-            return t.to(dtype) if t.is_floating_point() else t
+        def convert(t: Tensor) -> Tensor:
+            if t.is_floating_point():
+                t = t.to(dtype)
+            return t.contiguous() if t.dim() == 4 else t
 
-        return {path: [map_tensors(out, cast) for out in outs]
+        return {path: [map_tensors(out, convert) for out in outs]
                 for path, outs in recorded.items()}
 
 
