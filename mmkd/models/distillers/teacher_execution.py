@@ -61,7 +61,7 @@ class TeacherExecution:
     - ``precision``: ``'fp32'`` (default), or autocast ``'fp16'`` /
       ``'bf16'``. Off by default everywhere: half precision changes the
       features beyond float rounding (relative error of a feature map,
-      measured on the toy RetinaNet: fp16 about 8e-4, bf16 about 6e-3;
+      measured on the toy RetinaNet: fp16 about 8e-4, bf16 6e-3 to 1e-2;
       the fp32 options about 1e-6), so it is an explicit choice. Its speed
       depends on the hardware (README): on a CPU with AVX512-BF16, bf16
       autocast ran a ResNet-50 1.6 x faster than fp32, on one without it

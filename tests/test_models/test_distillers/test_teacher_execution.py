@@ -20,9 +20,9 @@ TOLERANCE = [
     (dict(memory_format='channels_last', fold_batchnorm=False), 1e-5),
     (dict(memory_format='contiguous', fold_batchnorm=True), 1e-5),
     (dict(), 1e-5),  # the default: auto (channels_last), BN folded, fp32
-    # half precision (plain layout): mantissa of 8 / 11 bits, 6e-3 / 8e-4
-    # measured
-    (dict(PLAIN, precision='bf16'), 1e-2),
+    # half precision (plain layout): mantissa of 8 / 11 bits; measured
+    # 6e-3 to 1.01e-2 (bf16, by thread count) and 8e-4 (fp16)
+    (dict(PLAIN, precision='bf16'), 2e-2),
     (dict(PLAIN, precision='fp16'), 2e-3),
 ]
 
