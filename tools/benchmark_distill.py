@@ -341,6 +341,15 @@ def report_parts(cfg, args, batch) -> None:
         print(f'| c / (a + {b}) | {ratio:.3f} | |')
 
 
+def print_table(header: List[str], rows: List[List[str]]) -> None:
+    """A markdown table: the first column left-aligned, the others
+    right-aligned (numbers)."""
+    print('| ' + ' | '.join(header) + ' |')
+    print('|---|' + '---:|' * (len(header) - 1))
+    for row in rows:
+        print('| ' + ' | '.join(row) + ' |')
+
+
 def report_teacher_options(cfg, args, batch) -> None:
     """The teacher's partial forward under each execution option, side by
     side (ratios to the plain fp32 teacher)."""
@@ -354,11 +363,10 @@ def report_teacher_options(cfg, args, batch) -> None:
            for label, opts in options}
     rows = measure(fns, args)
     ref_sec, _ = rows[options[0][0]]
-    print('| teacher partial forward | ms/iter | speed-up | step peak '
-          '(MiB) |\n|---|---:|---:|---:|')
-    for label, (sec, peak) in rows.items():
-        print(f'| {label} | {sec * 1e3:.1f} | {ref_sec / sec:.3f} x | '
-              f'{peak:.1f} |')
+    print_table(['teacher partial forward', 'ms/iter', 'speed-up',
+                 'step peak (MiB)'],
+                [[label, f'{sec * 1e3:.1f}', f'{ref_sec / sec:.3f} x',
+                  f'{peak:.1f}'] for label, (sec, peak) in rows.items()])
 
 
 def report_variants(variants: List[Tuple[str, object]], args,
@@ -369,11 +377,11 @@ def report_variants(variants: List[Tuple[str, object]], args,
            for label, cfg in variants}
     rows = measure(fns, args)
     ref_sec, ref_peak = rows[variants[0][0]]
-    print('| distill step | ms/iter | x base | step peak (MiB) | x base |\n'
-          '|---|---:|---:|---:|---:|')
-    for label, (sec, peak) in rows.items():
-        print(f'| {label} | {sec * 1e3:.1f} | {sec / ref_sec:.3f} | '
-              f'{peak:.1f} | {peak / ref_peak:.3f} |')
+    print_table(['distill step', 'ms/iter', 'x base', 'step peak (MiB)',
+                 'x base'],
+                [[label, f'{sec * 1e3:.1f}', f'{sec / ref_sec:.3f}',
+                  f'{peak:.1f}', f'{peak / ref_peak:.3f}']
+                 for label, (sec, peak) in rows.items()])
 
 
 def main():
