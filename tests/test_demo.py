@@ -34,3 +34,20 @@ def test_demo_pipeline_end_to_end(task, tmp_path, capsys):
     assert 'finished before' in capsys.readouterr().out
     assert osp.getmtime(osp.join(work_dir, 'teacher',
                                  'demo_result.json')) == before
+
+
+def test_distill_options_reach_the_distillation_runs_only(tmp_path):
+    from demo.pipeline import DEMO_PRESETS, configure
+    preset = DEMO_PRESETS['det']
+    size = preset['quick']
+    options = {'model.teacher_exec.memory_format': 'contiguous'}
+    common = dict(data_root=str(tmp_path), work_dir=str(tmp_path / 'w'),
+                  size=size, seed=0, distill_options=options)
+    distill = configure('det', preset['runs'][1][1], teacher=False,
+                        teacher_ckpt='teacher.pth', **common)
+    assert distill.model.teacher_exec.memory_format == 'contiguous'
+    for path, teacher in ((preset['teacher'], True),
+                          (preset['runs'][0][1], False)):  # no teacher
+        cfg = configure('det', path, teacher=teacher, teacher_ckpt=None,
+                        **common)
+        assert 'teacher_exec' not in cfg.model
