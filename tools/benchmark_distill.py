@@ -13,11 +13,13 @@ Prints per-iteration time (median) and the peak memory of one step of
      module),
  (c) the distillation train step (both, plus the losses),
 and (b0) the plain fp32 teacher's partial forward (contiguous layout,
-BatchNorms as they are, no autocast), with the overhead ratios c / (a + b) and c / (a + b0): with the
-teacher's execution options, c can come in below the naive limit a + b0.
+BatchNorms as they are, weights not prepacked, no autocast), with the
+overhead ratios c / (a + b) and c / (a + b0): with the teacher's execution
+options, c can come in below the naive limit a + b0.
 With ``--teacher-options`` it times (b) under each teacher execution option
 side by side (and under the config's own ``teacher_exec``, if it sets one).
-Compilation (``compile=True``) happens in the warm-up iterations. With ``--avatars`` it compares instead
+Compilation (``compile=True``) happens in the warm-up iterations. With
+``--avatars`` it compares instead
 the distillation step of variants of the config: the base losses alone
 (every AvatarLoss replaced by its base) and AKD with each N (every
 AvatarLoss set to N avatars, every other entry loss wrapped in AvatarLoss
@@ -308,15 +310,15 @@ def measure(fns: Dict[str, Callable],
 
 # ---------------------------------------------------------------- reports
 PLAIN_TEACHER = dict(memory_format='contiguous', fold_batchnorm=False,
-                     precision='fp32')
+                     prepack=False, precision='fp32')
 TEACHER_OPTIONS = [
     ('plain fp32 (contiguous, BN as is)', PLAIN_TEACHER),
-    ('default (auto: channels_last, BN folded, fp32)', dict()),
+    ('default (auto: channels_last, BN folded, prepacked, fp32)', dict()),
     ('default + compiled backbone', dict(compile=True)),
-    ('channels_last, BN as is, fp32', dict(PLAIN_TEACHER,
-                                          memory_format='channels_last')),
-    ('contiguous, BN folded, fp32', dict(PLAIN_TEACHER,
-                                        fold_batchnorm=True)),
+    ('channels_last, BN folded, not prepacked', dict(prepack=False)),
+    ('channels_last, BN as is, not prepacked', dict(
+        PLAIN_TEACHER, memory_format='channels_last')),
+    ('contiguous, BN folded', dict(PLAIN_TEACHER, fold_batchnorm=True)),
     ('contiguous, BN as is, bf16 autocast', dict(PLAIN_TEACHER,
                                                 precision='bf16')),
     ('channels_last, BN folded, bf16 autocast', dict(precision='bf16')),

@@ -13,9 +13,6 @@ teacher = dict(
     'pspnet_r101-d8_512x1024_80k_cityscapes_20200606_112211-e1e1100f.pth')
 model = dict(_delete_=True, type='mmkd.SingleTeacherDistiller',
              student=_base_.model, teacher=teacher,
-             # the teacher's backbone compiled (torch.compile): a one-off
-             # cost a run of hours wins back (TeacherExecution)
-             teacher_exec=dict(compile=True),
              # which layers: the logits
              distill={'decode_head.conv_seg': dict(
                  student='decode_head.conv_seg',

@@ -13,8 +13,5 @@ teacher = dict(
     'retinanet_r101_fpn_2x_coco_20200131-5560aee8.pth')
 model = dict(_delete_=True, type='mmkd.SingleTeacherDistiller',
              student=_base_.model, teacher=teacher,
-             # the teacher's backbone compiled (torch.compile): a one-off
-             # cost a run of hours wins back (TeacherExecution)
-             teacher_exec=dict(compile=True),
              # which layers: the FPN
              distill=dict(neck=dict(student='neck', teacher='neck')))

@@ -13,8 +13,5 @@ teacher = dict(
     'retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth')
 model = dict(_delete_=True, type='mmkd.SingleTeacherDistiller',
              student=_base_.model, teacher=teacher,
-             # the teacher's backbone compiled (torch.compile): a one-off
-             # cost a run of hours wins back (TeacherExecution)
-             teacher_exec=dict(compile=True),
              # which layers: the FPN
              distill=dict(neck=dict(student='neck', teacher='neck')))

@@ -34,8 +34,8 @@ its convolution, GroupNorm) is left as it is. A module whose output is
 recorded is never folded away: a recorded convolution keeps its own output,
 a recorded BatchNorm its own.
 """
-import types
-from typing import Iterable, List, Tuple
+from functools import partial
+from typing import Iterable, List, Optional, Tuple
 
 import torch.nn as nn
 import torch.nn.functional as F
@@ -44,7 +44,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 
-def _plain_conv(module: nn.Module) -> bool:
+def is_plain_conv(module: nn.Module) -> bool:
+    """An ``nn.Conv2d`` (or mmcv's wrapper of it) with its own forward and
+    zero padding."""
     from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
     return (isinstance(module, nn.Conv2d)
             and type(module).forward in (nn.Conv2d.forward,
@@ -92,16 +94,29 @@ def foldable_pairs(model: nn.Module,
             conv = parent._modules.get(conv_name)
             bn = parent._modules.get(bn_name)
             conv_path, bn_path = prefix + conv_name, prefix + bn_name
-            if _plain_conv(conv) and _eval_bn(bn) and \
+            if is_plain_conv(conv) and _eval_bn(bn) and \
                     bn.num_features == conv.out_channels and \
                     not {conv_path, bn_path} & keep:
                 pairs.append((conv_path, bn_path))
     return pairs
 
 
-def _folded_conv_forward(self: nn.Conv2d, x: Tensor) -> Tensor:
-    return F.conv2d(x, self.folded_weight, self.folded_bias, self.stride,
-                    self.padding, self.dilation, self.groups)
+
+
+def conv_weights(conv: nn.Conv2d) -> Tuple[Tensor, Optional[Tensor]]:
+    """The weight and bias ``conv`` computes with: the folded ones once a
+    BatchNorm is folded into it, its own otherwise."""
+    if hasattr(conv, 'folded_weight'):
+        return conv.folded_weight, conv.folded_bias
+    return conv.weight, conv.bias
+
+
+def conv_forward(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """``conv(x)`` computed with :func:`conv_weights` (a plain convolution
+    with zero padding)."""
+    weight, bias = conv_weights(conv)
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding,
+                    conv.dilation, conv.groups)
 
 
 def _pass_on(self: nn.Module, x: Tensor) -> Tensor:
@@ -128,9 +143,12 @@ def fold_batchnorm(model: nn.Module, keep: Iterable[str] = ()) -> int:
         conv.register_buffer('folded_weight', weight.detach(),
                              persistent=False)
         conv.register_buffer('folded_bias', bias.detach(), persistent=False)
-        conv.forward = types.MethodType(_folded_conv_forward, conv)
-        bn.forward = types.MethodType(_pass_on, bn)
+        # partials of module-level functions: a folded model can be
+        # copied and pickled
+        conv.forward = partial(conv_forward, conv)
+        bn.forward = partial(_pass_on, bn)
     return len(pairs)
 
 
-__all__ = ['foldable_pairs', 'fold_batchnorm']
+__all__ = ['conv_forward', 'conv_weights', 'foldable_pairs', 'fold_batchnorm',
+           'is_plain_conv']

@@ -157,11 +157,12 @@ class SingleTeacherDistiller(BaseDistiller):
             the entry and the level. Defaults to True.
         teacher_exec (dict, optional): how the teacher's forward runs,
             ``dict(memory_format='auto' | 'contiguous' | 'channels_last',
-            fold_batchnorm=True | False, precision='fp32' | 'fp16' |
-            'bf16')``; see :class:`~mmkd.models.distillers.
-            teacher_execution.TeacherExecution`. Defaults to channels-last
-            for convolutional teachers, BatchNorms folded into their
-            convolutions, fp32.
+            fold_batchnorm=True | False, prepack=True | False,
+            compile=False | True, precision='fp32' | 'fp16' | 'bf16')``;
+            see :class:`~mmkd.models.distillers.teacher_execution.
+            TeacherExecution`. Defaults to channels-last for convolutional
+            teachers, BatchNorms folded into their convolutions, weights
+            prepacked for oneDNN on the CPU, eager, fp32.
     """
 
     DISTILL_STATE_PREFIXES = (DISTILL_PREFIX, )

@@ -18,7 +18,8 @@ class CompiledForward:
     frozen weights become constants, BatchNorms fold, convolutions get
     prepacked weights and fused activations), one compilation per device
     and weight dtype, made on the first call there. Recompilations for new
-    input shapes are ``torch.compile``'s own. If compiling or running the
+    input shapes are ``torch.compile``'s own (after the second size it
+    compiles for dynamic shapes). If compiling or running the
     compiled code fails (e.g. no C++ compiler), it says so once and runs
     the eager forward from then on, which gives the same values.
     """

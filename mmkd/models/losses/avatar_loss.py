@@ -85,6 +85,25 @@ def _weighted_sum(calls: list, loss: BaseFeatureLoss, passed: dict) -> Tensor:
     return _total(terms)
 
 
+def _pack_masks(masks: Tensor) -> Tensor:
+    """0/1 float masks ``k x shape`` packed into bits: ``ceil(k / 8) x
+    shape`` uint8, mask ``j`` in bit ``j % 8`` of byte row ``j // 8``."""
+    packed = masks.new_zeros((-(-masks.shape[0] // 8), ) + masks.shape[1:],
+                             dtype=torch.uint8)
+    for j, mask in enumerate(masks):
+        packed[j // 8].bitwise_or_(mask.to(torch.uint8).bitwise_left_shift_(
+            j % 8))
+    return packed
+
+
+def _unpack_masks(packed: Tensor, num: int, like: Tensor) -> Tensor:
+    """The ``num x like.shape`` float masks :func:`_pack_masks` packed."""
+    masks = like.new_empty((num, ) + tuple(like.shape))
+    for j, mask in enumerate(masks):
+        mask.copy_(packed[j // 8].bitwise_right_shift(j % 8).bitwise_and_(1))
+    return masks
+
+
 class _EagerGradSum(torch.autograd.Function):
     """Sum of scalar terms whose gradients are taken as soon as each term is
     computed, so that one term's autograd graph (the base loss over one
@@ -201,11 +220,14 @@ class AvatarLoss(BaseFeatureLoss):
     loss: it is accumulated chunk by chunk from the draws (for dropout in
     closed form from the per-element count K of kept masks,
     ``sum_i (a_i - ft)^2 = ft^2 (q^2 K + N - K)`` with ``q = p / (1 -
-    p)``; for gaussian avatars from ``sum_i z_i^2``), and when there is
-    more than one chunk the generator is rewound and the same draws are
-    made again for the loss. Chunking therefore changes neither the
-    avatars nor the loss (up to float rounding), only the memory and, when
-    N > ``chunk_size``, the cost of drawing twice.
+    p)``; for gaussian avatars from ``sum_i z_i^2``). When there is more
+    than one chunk, the dropout masks are kept packed eight avatars to a
+    byte (N / 8 bytes per feature element, an eighth of one float avatar
+    at N = 16) and unpacked for the loss; gaussian draws cannot be packed,
+    so the generator is rewound and the same draws are made again.
+    Chunking therefore changes neither the avatars nor the loss (up to
+    float rounding), only the memory and, when N > ``chunk_size``, the
+    cost of the packing (dropout) or of drawing twice (gaussian).
 
     Precision: AKD runs in float32 whatever the input dtype, with autocast
     disabled inside: the features are upcast (a half-precision teacher of
@@ -448,19 +470,26 @@ class AvatarLoss(BaseFeatureLoss):
         var = sq_dev.mean(dim=dims, keepdim=True).div_(n)
         return torch.where(var > 0, var + self.eps, 1.).sqrt_()
 
-    def _scan(self, ft: Tensor,
-              gen: torch.Generator) -> Tuple[Tensor, Optional[Tensor]]:
+    def _scan(self, ft: Tensor, gen: torch.Generator) -> Tuple[Tensor, list]:
         """First pass: sigma from the N avatars' draws, accumulated chunk by
-        chunk. Also returns the draws if all N are one chunk (else None: the
-        caller rewinds the generator and draws them again)."""
-        stat = 0.
-        for num in self._chunk_sizes():
+        chunk. Also returns what the second pass takes the same draws from,
+        one entry per chunk: the draws themselves if all N are one chunk;
+        for dropout over several chunks the keep masks packed eight avatars
+        to a byte (:func:`_pack_masks`, N / 8 bytes per feature element);
+        else nothing (the caller rewinds the generator and draws them
+        again)."""
+        stat, kept = 0., []
+        sizes = self._chunk_sizes()
+        for num in sizes:
             noise = self._draw(ft, gen, num)
             part = noise.sum(0) if self.perturbation == 'dropout' else \
                 noise.square().sum(0)
-            stat = part if num == self.num_avatars else stat + part
-        single = num == self.num_avatars
-        return self._sigma(stat, ft), noise if single else None
+            stat = part if len(sizes) == 1 else stat + part
+            if len(sizes) == 1:
+                kept.append(noise)
+            elif self.perturbation == 'dropout':
+                kept.append(_pack_masks(noise))
+        return self._sigma(stat, ft), kept
 
     def estimate_sigma(self, teacher_feat: Tensor) -> Tensor:
         """sigma ('channel': 1 x C x 1 x 1 or 1 x D, 'spatial':
@@ -475,14 +504,18 @@ class AvatarLoss(BaseFeatureLoss):
 
     # ------------------------------------------------------------------ loss
     def _avatar_chunks(self, ft: Tensor, gen: torch.Generator, sigma,
-                       draws: Optional[Tensor],
-                       stds: list) -> Iterator[Tensor]:
-        """Second pass: the normalised avatars, one chunk at a time (the
-        ``draws`` of a single chunk, else drawn anew); for 'batchnorm' the
-        sum of each chunk's stds is appended to ``stds``."""
+                       kept: list, stds: list) -> Iterator[Tensor]:
+        """Second pass: the normalised avatars, one chunk at a time, from
+        the draws ``kept`` by :meth:`_scan` (else drawn anew); for
+        'batchnorm' the sum of each chunk's stds is appended to ``stds``."""
         gain, offset = self._affine(ft, sigma)
-        for num in self._chunk_sizes():
-            avatars = self._draw(ft, gen, num) if draws is None else draws
+        for index, num in enumerate(self._chunk_sizes()):
+            if not kept:
+                avatars = self._draw(ft, gen, num)
+            elif kept[index].dtype == torch.uint8:
+                avatars = _unpack_masks(kept[index], num, ft)
+            else:
+                avatars = kept[index]
             avatars.mul_(gain)
             if offset is not None:
                 avatars.add_(offset)
@@ -541,16 +574,16 @@ class AvatarLoss(BaseFeatureLoss):
             ft = teacher_feat.detach().float()
             fs = student_feat.float()
             gen = self.generator(ft)
-            sigma, draws, stds = 1., None, []
+            sigma, kept, stds = 1., [], []
             if self.uncertainty in ('channel', 'spatial'):
                 rewind = gen.get_state()
-                sigma, draws = self._scan(ft, gen)
-                if draws is None:  # draw the same avatars again
+                sigma, kept = self._scan(ft, gen)
+                if not kept:  # draw the same avatars again
                     gen.set_state(rewind)
                 fs = fs / sigma
             elif self.uncertainty == 'batchnorm':
                 fs, _ = _standardise(fs, (0, 2, 3), self.eps)
-            chunks = self._avatar_chunks(ft, gen, sigma, draws, stds)
+            chunks = self._avatar_chunks(ft, gen, sigma, kept, stds)
             loss = self._ensemble(fs, chunks, data_samples)
         if self.uncertainty == 'batchnorm':
             uncertainty = sum(stds) / (self.num_avatars * ft.shape[1])

@@ -5,7 +5,7 @@ from torch import Tensor
 
 from mmkd.registry import MODELS
 from .base import BaseFeatureLoss
-from .utils import check_positive, softmax_kl
+from .utils import check_positive, kl_from_log_probs, softmax_kl
 
 
 @MODELS.register_module()
@@ -46,9 +46,22 @@ class CWDLoss(BaseFeatureLoss):
                      teacher_feats: Tensor,
                      data_samples: Optional[Sequence] = None) -> Tensor:
         """Mean of :meth:`compute` over k teacher features (k x B x C x H x
-        W) for one student (AvatarLoss' avatars): the student's softmax is
-        computed once and broadcast against the k teachers."""
+        W) for one student (AvatarLoss' avatars). With teachers that need
+        no gradient (AvatarLoss detaches them), the sum of the k KLs is
+        split as ``sum_i KL(p_i || q) = sum_i sum_x p_i log p_i -
+        sum_x (sum_i p_i) log q``: the first term and ``sum_i p_i`` are
+        computed without autograd, so the graph kept for the backward is
+        that of one student softmax, whatever k (the value equals the mean
+        of the k KLs up to float rounding). Otherwise the student's softmax
+        is computed once and broadcast against the k teachers."""
         k, b, c = teacher_feats.shape[:3]
-        kl = softmax_kl(teacher_feats.flatten(3), student_feat.flatten(2),
-                        self.tau)
-        return kl.sum() * self.tau**2 / (c * b * k)
+        teachers = teacher_feats.flatten(3) / self.tau
+        log_q = (student_feat.flatten(2) / self.tau).log_softmax(-1)
+        if teachers.requires_grad:
+            kl = kl_from_log_probs(teachers.log_softmax(-1), log_q).sum()
+        else:
+            log_p = teachers.log_softmax(-1)
+            p = log_p.exp()
+            neg_entropy = (p * log_p).sum()
+            kl = neg_entropy - (p.sum(0) * log_q).sum()
+        return kl * self.tau**2 / (c * b * k)

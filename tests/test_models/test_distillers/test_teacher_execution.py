@@ -12,14 +12,18 @@ RETINA_S = 'configs/toy/retinanet_r18-w32_shapes-coco.py'
 RETINA_T = 'configs/toy/retinanet_r18-w64_shapes-coco.py'
 PSP_S = 'configs/toy/pspnet_r18-w16_shapes-cityscapes.py'
 PSP_T = 'configs/toy/pspnet_r18-w32_shapes-cityscapes.py'
-PLAIN = dict(memory_format='contiguous', fold_batchnorm=False)
+PLAIN = dict(memory_format='contiguous', fold_batchnorm=False,
+             prepack=False)
 # relative error of the whole feature (Frobenius norm), per option
 TOLERANCE = [
     (PLAIN, 0.0),  # the plain teacher itself
     # float rounding (summation order, the folded weights): 1e-6 measured
-    (dict(memory_format='channels_last', fold_batchnorm=False), 1e-5),
-    (dict(memory_format='contiguous', fold_batchnorm=True), 1e-5),
-    (dict(), 1e-5),  # the default: auto (channels_last), BN folded, fp32
+    (dict(PLAIN, memory_format='channels_last'), 1e-5),
+    (dict(PLAIN, fold_batchnorm=True), 1e-5),
+    (dict(PLAIN, memory_format='channels_last', prepack=True), 1e-5),
+    (dict(prepack=False), 1e-5),
+    # the default: auto (channels_last), BN folded, prepacked, fp32
+    (dict(), 1e-5),
     # half precision (plain layout): mantissa of 8 / 11 bits; measured
     # 6e-3 to 1.01e-2 (bf16, by thread count) and 8e-4 (fp16)
     (dict(PLAIN, precision='bf16'), 2e-2),
@@ -91,6 +95,11 @@ def test_options_match_the_plain_fp32_teacher(teacher_ckpt, options,
     if options != PLAIN:
         # the option really ran (else the tolerance proves nothing)
         assert any(not torch.equal(g, w) for g, w in zip(got, want))
+    exe = model.teacher_exec
+    packed = [m.packed_weight.packed is not None
+              for m in model.teacher.modules() if hasattr(m, 'packed_weight')]
+    assert any(packed) == (exe.prepack and exe.channels_last
+                           and exe.precision == 'fp32')
 
 
 def _bn_count(module) -> int:
@@ -111,6 +120,10 @@ def test_every_backbone_batchnorm_is_folded_and_the_state_kept(teacher_ckpt):
         assert torch.equal(state[key], value), key
     assert _distiller(teacher_ckpt,
                       fold_batchnorm=False).teacher_exec.num_folded == 0
+    # and every convolution of the teacher runs with a prepacked weight
+    convs = sum(isinstance(m, torch.nn.Conv2d)
+                for m in model.teacher.modules())
+    assert model.teacher_exec.num_prepacked == convs > 20
 
 
 def test_recorded_modules_keep_their_own_outputs(teacher_ckpt):
@@ -186,6 +199,7 @@ def test_auto_memory_format_is_channels_last_for_a_conv_teacher(
     (dict(fold_batchnorm='yes'), r"fold_batchnorm='yes' is not one of "
      r"\[True, False\]"),
     (dict(compile=1), r"compile=1 is not one of \[True, False\]"),
+    (dict(prepack='no'), r"prepack='no' is not one of \[True, False\]"),
     (dict(inference_mode=True), r"unknown keys \['inference_mode'\]"),
 ])
 def test_bad_option_fails_at_build_time(teacher_ckpt, bad, match):

@@ -149,7 +149,8 @@ def test_one_clean_avatar_without_uncertainty_is_the_base_loss():
                          num_avatars=1,
                          drop_prob=0.0,
                          uncertainty=mode)
-            assert torch.equal(loss(fs, ft), ref)
+            # CWD splits the KL over avatars: equal up to float rounding
+            torch.testing.assert_close(loss(fs, ft), ref)
             assert loss.pop_log_vars()['uncertainty'].item() == 1.0
 
 
@@ -392,6 +393,20 @@ def test_chunks_change_neither_loss_nor_gradients(kwargs):
         torch.testing.assert_close(logs, ref_logs)
 
 
+def test_chunks_of_more_than_eight_dropout_masks():
+    """Masks kept between the passes are packed eight to a byte: chunks of
+    10 (two byte rows) give the avatars and loss of one chunk of 19."""
+    fs, ft = feats((2, 4, 6, 6))
+    results = []
+    for chunk_size in (10, 19):
+        loss = build(num_avatars=19, seed=3, chunk_size=chunk_size)
+        student = fs.clone().requires_grad_(True)
+        value = loss(student, ft)
+        value.backward()
+        results.append((value, student.grad))
+    torch.testing.assert_close(results[0], results[1])
+
+
 def test_without_gradients_same_value():
     fs, ft = feats()
     fs.requires_grad_(True)
@@ -437,7 +452,8 @@ def test_memory_is_one_chunk_not_n_avatars():
     feat_bytes = fs.numel() * 4
 
     def measure(n, chunk_size):
-        loss = build(base=dict(type='mmkd.CWDLoss'), num_avatars=n,
+        # a base folded into the batch: its graph grows with the chunk
+        loss = build(base=dict(type='mmkd.FeatureMSELoss'), num_avatars=n,
                      chunk_size=chunk_size)
         peak, end, out = graph_bytes(lambda: loss(fs, ft))
         out.backward()
@@ -453,6 +469,38 @@ def test_memory_is_one_chunk_not_n_avatars():
     # chunk by chunk, only student-sized tensors stay after the forward;
     # a single chunk keeps its graph for the backward
     assert many_end <= 2 * feat_bytes < all_end
+
+
+def test_cwd_over_many_avatars_keeps_one_student_graph():
+    """CWDLoss.compute_many on detached teachers keeps the graph of one
+    student softmax for any k, and gives the mean of the k KLs and its
+    gradient (by hand: torch's own kl_div, per teacher)."""
+    fs, ft = feats((2, 8, 16, 16))
+    cwd = CWDLoss(tau=2.0)
+
+    def by_hand(student, teachers):
+        log_q = F.log_softmax(student.flatten(2) / 2.0, -1)
+        kls = [F.kl_div(log_q, F.log_softmax(t.flatten(2) / 2.0, -1),
+                        reduction='sum', log_target=True) for t in teachers]
+        return sum(kls) * 4.0 / (8 * 2 * len(teachers))
+
+    sizes = {}
+    for k in (2, 32):
+        teachers = torch.stack([ft * (1 + i / k) for i in range(k)])
+        student = fs.clone().requires_grad_(True)
+        sizes[k], _, out = graph_bytes(
+            lambda: cwd.compute_many(student, teachers))
+        grad, = torch.autograd.grad(out, student)
+        ref_student = fs.clone().requires_grad_(True)
+        ref = by_hand(ref_student, teachers)
+        ref_grad, = torch.autograd.grad(ref, ref_student)
+        torch.testing.assert_close(out, ref)
+        torch.testing.assert_close(grad, ref_grad)
+    assert sizes[32] == sizes[2] <= 3 * fs.numel() * 4
+    # teachers that need a gradient take the broadcast path, same value
+    teachers = torch.stack([ft, 2 * ft]).requires_grad_(True)
+    torch.testing.assert_close(cwd.compute_many(fs, teachers),
+                               by_hand(fs, teachers))
 
 
 # -------------------------------------------------------------- randomness
