@@ -2,7 +2,7 @@
 """Time and memory of a distillation config, part by part.
 
     python tools/benchmark_distill.py CONFIG [--iters 10]
-        [--warmup 3] [--batch-size 2] [--img-size H W]
+        [--warmup 3] [--batch-size 2] [--img-size H W [H W ...]]
         [--device cpu|cuda] [--threads T] [--clock wall|cpu]
         [--avatars 1 4 8 16] [--chunk-size K [K ...]]
         [--teacher-options] [--cfg-options k=v ...]
@@ -27,7 +27,10 @@ over it), once per ``--chunk-size`` value if given (set on every
 AvatarLoss).
 
 Inputs are random images of the given size with random ground truth
-(boxes or label maps), so no data set is needed; the teacher keeps random
+(boxes or label maps), so no data set is needed; with several sizes
+(``--img-size 224 256 256 320 ...``) each part takes them in turn, one
+per iteration (warm-up included), as a data set of changing image sizes
+does; the teacher keeps random
 weights (timing only). The measured parts are timed interleaved (one
 iteration of each in turn, repeated), so that a change of the machine's
 load during the run hits all of them alike. ``--clock cpu`` times the
@@ -45,6 +48,7 @@ profiled step is an extra, untimed one).
 """
 import argparse
 import copy
+import itertools
 import os.path as osp
 import statistics
 import sys
@@ -71,8 +75,11 @@ def parse_args():
     parser.add_argument('--iters', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--batch-size', type=int, default=2)
-    parser.add_argument('--img-size', type=int, nargs=2, default=None,
-                        metavar=('H', 'W'))
+    parser.add_argument('--img-size', type=int, nargs='+', default=None,
+                        metavar='H W',
+                        help='input size; several pairs (H W H W ...): the '
+                        'iterations take them in turn, as batches of '
+                        'changing sizes do')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--avatars', type=int, nargs='*', default=None,
                         help='AKD: compare these numbers of avatars with '
@@ -91,6 +98,9 @@ def parse_args():
     parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
                         help='time the wall clock or the process CPU time')
     args = parser.parse_args()
+    if args.img_size and len(args.img_size) % 2:
+        parser.error('--img-size takes pairs H W, got '
+                     f'{args.img_size}')
     if args.clock == 'cpu' and args.device.startswith('cuda'):
         parser.error('--clock cpu times CPU work only; use the wall clock '
                      'with --device cuda')
@@ -187,20 +197,20 @@ def base_only(cfg):
 
 
 # ------------------------------------------------------ the measured parts
-def prepare(cfg, args, batch) -> dict:
-    """The distiller (random teacher weights, train mode), its
-    preprocessed inputs and one SGD optimiser wrapper per trained model:
-    what the part functions below need."""
+def prepare(cfg, args, batches) -> dict:
+    """The distiller (random teacher weights, train mode), the
+    preprocessed ``batches`` (``(inputs, data_samples)``, one per input
+    size) and one SGD optimiser wrapper per trained model: what the part
+    functions below need."""
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.teacher.checkpoint = None
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         model = MODELS.build(model_cfg)
     model.to(args.device).train()
-    data = model.data_preprocessor(batch, True)
+    data = [model.data_preprocessor(batch, True) for batch in batches]
     optim = dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9))
     return dict(model=model,
-                inputs=data['inputs'],
-                samples=data['data_samples'],
+                batches=[(d['inputs'], d['data_samples']) for d in data],
                 student_optim=build_optim_wrapper(model.student, optim),
                 distill_optim=build_optim_wrapper(model, optim))
 
@@ -208,9 +218,10 @@ def prepare(cfg, args, batch) -> dict:
 def student_step(ctx: dict) -> Callable[[], None]:
     """(a) the student's own train step."""
     student = ctx['model'].student
+    batches = itertools.cycle(ctx['batches'])
 
     def step():
-        losses = student(ctx['inputs'], ctx['samples'], mode='loss')
+        losses = student(*next(batches), mode='loss')
         loss, _ = student.parse_losses(losses)
         ctx['student_optim'].update_params(loss)
 
@@ -220,15 +231,17 @@ def student_step(ctx: dict) -> Callable[[], None]:
 def teacher_forward(ctx: dict) -> Callable[[], None]:
     """(b) the teacher's partial forward, as the distiller runs it."""
     model = ctx['model']
-    return lambda: model.teacher_outputs(ctx['inputs'], ctx['samples'])
+    batches = itertools.cycle(ctx['batches'])
+    return lambda: model.teacher_outputs(*next(batches))
 
 
 def distill_step(ctx: dict) -> Callable[[], None]:
     """(c) the distillation train step."""
     model = ctx['model']
+    batches = itertools.cycle(ctx['batches'])
 
     def step():
-        losses = model(ctx['inputs'], ctx['samples'], mode='loss')
+        losses = model(*next(batches), mode='loss')
         loss, _ = model.parse_losses(losses)
         ctx['distill_optim'].update_params(loss)
 
@@ -325,11 +338,11 @@ TEACHER_OPTIONS = [
 ]
 
 
-def report_parts(cfg, args, batch) -> None:
+def report_parts(cfg, args, batches) -> None:
     """(a), (b) and (c) with the config's teacher options, plus (b) of the
     plain fp32 teacher, the naive limit's b."""
-    ctx = prepare(cfg, args, batch)
-    plain = prepare(with_teacher_exec(cfg, **PLAIN_TEACHER), args, batch)
+    ctx = prepare(cfg, args, batches)
+    plain = prepare(with_teacher_exec(cfg, **PLAIN_TEACHER), args, batches)
     fns = {key: make(ctx) for key, (_, make) in PARTS.items()}
     fns['b0'] = teacher_forward(plain)
     rows = measure(fns, args)
@@ -352,7 +365,7 @@ def print_table(header: List[str], rows: List[List[str]]) -> None:
         print('| ' + ' | '.join(row) + ' |')
 
 
-def report_teacher_options(cfg, args, batch) -> None:
+def report_teacher_options(cfg, args, batches) -> None:
     """The teacher's partial forward under each execution option, side by
     side (ratios to the plain fp32 teacher)."""
     options = list(TEACHER_OPTIONS)
@@ -361,7 +374,7 @@ def report_teacher_options(cfg, args, batch) -> None:
         options.insert(1, (f'the config\'s teacher_exec {dict(own)}',
                            dict(own)))
     fns = {label: teacher_forward(prepare(with_teacher_exec(cfg, **opts),
-                                          args, batch))
+                                          args, batches))
            for label, opts in options}
     rows = measure(fns, args)
     ref_sec, _ = rows[options[0][0]]
@@ -372,10 +385,10 @@ def report_teacher_options(cfg, args, batch) -> None:
 
 
 def report_variants(variants: List[Tuple[str, object]], args,
-                    batch) -> None:
+                    batches) -> None:
     """The distillation step of each (label, config), the first being the
     reference the ratios are taken to."""
-    fns = {label: distill_step(prepare(cfg, args, batch))
+    fns = {label: distill_step(prepare(cfg, args, batches))
            for label, cfg in variants}
     rows = measure(fns, args)
     ref_sec, ref_peak = rows[variants[0][0]]
@@ -392,18 +405,22 @@ def main():
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.cfg_options)
     task, num_classes = task_of(cfg.model.student)
-    img_size = tuple(args.img_size or default_img_size(cfg))
+    sizes = args.img_size or default_img_size(cfg)
+    img_sizes = [tuple(sizes[i:i + 2]) for i in range(0, len(sizes), 2)]
+    img_size = img_sizes[0] if len(img_sizes) == 1 else ' / '.join(
+        map(str, img_sizes))
     gen = torch.Generator().manual_seed(0)
-    batch = fake_batch(task, args.batch_size, img_size, num_classes, gen)
+    batches = [fake_batch(task, args.batch_size, size, num_classes, gen)
+               for size in img_sizes]
     print(f'config: {args.config}\ndevice: {args.device}, threads: '
           f'{torch.get_num_threads()}, batch {args.batch_size} x {img_size}'
           f', {args.iters} timed iterations (median, {args.clock} clock), '
           'peak memory of one step above its start')
     if args.teacher_options:
-        report_teacher_options(cfg, args, batch)
+        report_teacher_options(cfg, args, batches)
         return
     if args.avatars is None:
-        report_parts(cfg, args, batch)
+        report_parts(cfg, args, batches)
         return
     variants = [('base loss, no avatars', base_only(cfg))]
     for num in args.avatars:
@@ -411,7 +428,7 @@ def main():
             label = f'AKD, N = {num}' + (
                 '' if chunk is None else f', chunk_size {chunk}')
             variants.append((label, with_avatars(cfg, num, chunk)))
-    report_variants(variants, args, batch)
+    report_variants(variants, args, batches)
 
 
 if __name__ == '__main__':

@@ -7,13 +7,24 @@ may change between calls. For the deep layers of a ResNet at detection
 input sizes (2048 channels on an 8 x 8 map) the reorder costs as much as
 the convolution (measured 1.6-1.9 x faster prepacked). A frozen teacher's
 weights do not change, so each convolution's weight is reordered once, on
-its first CPU call (for that call's input size: oneDNN picks the layout by
-it; inputs of other sizes use it as well), and kept, as inductor's
-``freezing`` does for compiled graphs, with the same PyTorch oneDNN ops
-inductor emits (``mkldnn._reorder_convolution_weight``,
+its first CPU call, and kept for the calls of the same input size, as
+inductor's ``freezing`` does for compiled graphs, with the same PyTorch
+oneDNN ops inductor emits (``mkldnn._reorder_convolution_weight``,
 ``mkldnn._convolution_pointwise``). The values are those of the plain
 convolution up to float rounding (bit-equal in every case measured: the
 same oneDNN kernels compute them).
+
+oneDNN picks the weight's layout by the input size, and a weight packed for
+one size can run far slower at another (a 1 x 1 convolution 2048 -> 512
+packed for a 7 x 8 map ran 12-15 x slower than the plain convolution on a
+10 x 9 one). So the packed weight is kept for one input size, the last
+one, and a call of another size packs again; a convolution whose input
+size has changed more than ``MAX_SIZE_CHANGES`` times stops packing and
+runs as the plain convolution from then on (repacking on every call
+measured slower than the plain convolution's own reorder). Inputs of one
+size (the crops of segmentation, fixed-size detection, the benchmark) get
+the full gain; inputs of changing sizes (COCO's keep-ratio resize) the
+plain channels-last convolution's speed after a few batches.
 
 The prepacked path is taken only where it applies: a float32 channels-last
 CPU input (a channels-last teacher, see ``TeacherExecution``; with NCHW
@@ -35,22 +46,42 @@ from torch import Tensor
 from .bn_folding import conv_forward, conv_weights, is_plain_conv
 
 
+MAX_SIZE_CHANGES = 2
+
+
 class PackedWeight:
-    """A convolution's prepacked weight and the weight it was packed from
-    (identity and version); copies of a model start empty (an opaque oneDNN
-    tensor can be neither copied nor pickled)."""
+    """A convolution's prepacked weight, with the weight (identity and
+    version) and the input shape it was packed for; copies of a model start
+    empty (an opaque oneDNN tensor can be neither copied nor pickled)."""
 
     def __init__(self) -> None:
         self.packed: Optional[Tensor] = None
-        self.source: Optional[Tuple[int, int]] = None
+        self.source: Optional[Tuple] = None
+        self.shape: Optional[Tuple[int, ...]] = None
+        self.size_changes = 0
 
-    def get(self, conv: nn.Conv2d, weight: Tensor, x: Tensor) -> Tensor:
+    @property
+    def gave_up(self) -> bool:
+        """The input size changed too often: no more packing."""
+        return self.size_changes > MAX_SIZE_CHANGES
+
+    def get(self, conv: nn.Conv2d, weight: Tensor,
+            x: Tensor) -> Optional[Tensor]:
+        """The weight packed for ``x``'s size, or None once given up."""
+        shape = tuple(x.shape)
+        if self.packed is not None and shape != self.shape:
+            self.size_changes += 1
+            if self.gave_up:
+                self.packed = None
+        if self.gave_up:
+            return None
         source = (weight.data_ptr(), weight._version)
-        if self.packed is None or self.source != source:
+        if self.packed is None or (source, shape) != (self.source,
+                                                      self.shape):
             self.packed = torch.ops.mkldnn._reorder_convolution_weight(
                 weight, list(conv.padding), list(conv.stride),
-                list(conv.dilation), conv.groups, list(x.shape))
-            self.source = source
+                list(conv.dilation), conv.groups, list(shape))
+            self.source, self.shape = source, shape
         return self.packed
 
     def __deepcopy__(self, memo) -> 'PackedWeight':
@@ -74,10 +105,12 @@ def _packable(x: Tensor, weight: Tensor) -> bool:
 
 def _prepacked_forward(self: nn.Conv2d, x: Tensor) -> Tensor:
     weight, bias = conv_weights(self)
-    if not _packable(x, weight):
+    packed = self.packed_weight.get(self, weight, x) if _packable(
+        x, weight) else None
+    if packed is None:
         return conv_forward(self, x)
     return torch.ops.mkldnn._convolution_pointwise(
-        x, self.packed_weight.get(self, weight, x), bias,
+        x, packed, bias,
         list(self.padding), list(self.stride), list(self.dilation),
         self.groups, 'none', [], '')
 
@@ -103,4 +136,4 @@ def prepack_conv_weights(model: nn.Module) -> int:
     return len(convs)
 
 
-__all__ = ['PackedWeight', 'prepackable', 'prepack_conv_weights']
+__all__ = ['MAX_SIZE_CHANGES', 'PackedWeight', 'prepackable', 'prepack_conv_weights']

@@ -51,9 +51,11 @@ class TeacherExecution:
       the teacher's ``state_dict`` and parameters stay the checkpoint's),
       ``False`` runs the BatchNorms as they are.
     - ``prepack``: ``True`` (default) reorders each convolution's weight
-      into oneDNN's layout once, on its first CPU call, instead of on every
-      call (see :mod:`~mmkd.models.distillers.conv_prepacking`: the same
-      oneDNN kernels, the same values). It applies to a channels-last
+      into oneDNN's layout once per input size, on its first CPU call,
+      instead of on every call (see
+      :mod:`~mmkd.models.distillers.conv_prepacking`: the same oneDNN
+      kernels, the same values; a convolution whose input size keeps
+      changing stops packing). It applies to a channels-last
       teacher (with NCHW inputs it measured slower) and takes effect in its
       float32 forwards on the CPU only: a no-op on a GPU and under half
       precision. ``False`` leaves the convolutions as they are.

@@ -11,7 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmkd.models.distillers.bn_folding import fold_batchnorm
-from mmkd.models.distillers.conv_prepacking import prepack_conv_weights
+from mmkd.models.distillers.conv_prepacking import (MAX_SIZE_CHANGES,
+                                                    prepack_conv_weights)
 
 CL = torch.channels_last
 CONVS = [  # (in, out, kernel, stride, padding, dilation, groups, bias)
@@ -46,13 +47,29 @@ def test_prepacked_conv_equals_f_conv2d_on_several_sizes(spec):
     conv = _conv(spec)
     torch.manual_seed(1)
     with torch.no_grad():
-        # packed for the first size, used for the others as well
-        for hw in ((16, 16), (24, 12), (9, 31)):
+        # packed for each size in turn (up to MAX_SIZE_CHANGES changes)
+        for hw in ((16, 16), (16, 16), (24, 12), (9, 31)):
             x = torch.randn(2, spec[0], *hw).contiguous(memory_format=CL)
             got = conv(x)
-            assert conv.packed_weight.packed is not None  # the packed path
+            packed = conv.packed_weight
+            assert packed.packed is not None  # the packed path
+            assert packed.shape == tuple(x.shape)
             assert got.shape == _by_hand(conv, x).shape
             assert _rel(got, _by_hand(conv, x)) <= 1e-5
+
+
+def test_a_conv_whose_input_size_keeps_changing_stops_packing():
+    conv = _conv(CONVS[0])
+    torch.manual_seed(1)
+    sizes = [(8 + i, 12) for i in range(MAX_SIZE_CHANGES + 3)]
+    with torch.no_grad():
+        for i, hw in enumerate(sizes):
+            x = torch.randn(2, 16, *hw).contiguous(memory_format=CL)
+            assert _rel(conv(x), _by_hand(conv, x)) <= 1e-5
+            # the first size and MAX_SIZE_CHANGES changes were packed
+            assert conv.packed_weight.gave_up == (i > MAX_SIZE_CHANGES)
+            assert (conv.packed_weight.packed is None) == (
+                i > MAX_SIZE_CHANGES)
 
 
 def test_the_packed_path_only_where_it_applies():
