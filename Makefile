@@ -2,7 +2,7 @@
 PYTHON ?= python3
 export PYTHON
 
-.PHONY: setup demo demo-seg test bench-cls bench-regression bench-dense bench-distill clean-demo
+.PHONY: setup demo demo-seg test gpu-check bench-cls bench-regression bench-dense bench-distill clean-demo
 
 setup:
 	bash tools/setup_env.sh
@@ -15,6 +15,11 @@ demo-seg: setup
 
 test: setup
 	$(PYTHON) -m pytest tests -q -p no:cacheprovider --durations=15
+
+# one CUDA GPU, about 5 minutes: real-size benchmark (fp32, AMP), the cuda
+# tests, tools/dist_train.sh over NCCL; says so and stops without a GPU
+gpu-check: setup
+	$(PYTHON) tools/gpu_check.py
 
 bench-cls: setup
 	$(PYTHON) tools/bench_cls.py

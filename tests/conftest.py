@@ -8,6 +8,7 @@ it is skipped with a message saying how to get it, and the skipped tests
 are listed at the end of the run. ``MMKD_REQUIRE_DATA=1`` (set by
 ``.ci/run``) turns those skips into failures, so CI never skips them.
 """
+import os
 import os.path as osp
 import sys
 
@@ -22,26 +23,45 @@ from real_data_utils import MISSING_MARK, REQUIRE_DATA_ENV, real_data  # noqa
 from mmkd.utils.data_root import HOW_TO_GET_DATA, data_root  # noqa: E402
 
 _skipped_for_data = []
+_skipped_for_cuda = []
+NO_CUDA_MARK = 'needs a CUDA GPU'
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'real_data(name): the test reads the real data set '
         '$MMKD_DATA_ROOT/<name>; skipped where it is missing')
+    config.addinivalue_line(
+        'markers', 'cuda: the test runs on a CUDA GPU; skipped (and listed '
+        'at the end) without one; `make gpu-check` runs them')
 
 
 def pytest_runtest_setup(item):
     for mark in item.iter_markers(name='real_data'):
         for name in mark.args:
             real_data(name)
+    if item.get_closest_marker('cuda') is not None:
+        import torch
+        on_cpu = os.environ.get('MMKD_CUDA_TESTS_ON_CPU') == '1'
+        if not (torch.cuda.is_available() or on_cpu):
+            pytest.skip(f'{NO_CUDA_MARK} (make gpu-check on a GPU machine)')
 
 
 def pytest_runtest_logreport(report):
     if report.skipped and MISSING_MARK in str(report.longrepr):
         _skipped_for_data.append(report.nodeid)
+    if report.skipped and NO_CUDA_MARK in str(report.longrepr):
+        _skipped_for_cuda.append(report.nodeid)
 
 
 def pytest_terminal_summary(terminalreporter):
+    if _skipped_for_cuda:
+        terminalreporter.section('tests skipped: no CUDA GPU')
+        for nodeid in _skipped_for_cuda:
+            terminalreporter.write_line(f'SKIPPED {nodeid}')
+        terminalreporter.write_line(
+            f'{len(_skipped_for_cuda)} tests run on a CUDA GPU only; '
+            '`make gpu-check` runs them on a GPU machine.')
     if not _skipped_for_data:
         return
     terminalreporter.section('tests skipped: real data sets missing')

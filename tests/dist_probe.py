@@ -96,3 +96,27 @@ class DistProbeHook(Hook):
         torch.save(self.record,
                    osp.join(runner.work_dir,
                             f'probe_rank{self.record["rank"]}.pth'))
+
+
+@HOOKS.register_module()
+class NaNOnRankHook(Hook):
+    """Corrupts the student on one rank before one iteration (its FPN's
+    first output conv becomes NaN there only), so that rank's distillation
+    loss is not finite while the other rank's is; writes when it did."""
+    priority = 'HIGHEST'
+
+    def __init__(self, rank: int = 1, iteration: int = 1) -> None:
+        self.rank = rank
+        self.iteration = iteration
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        import time
+        rank, _ = get_dist_info()
+        if rank != self.rank or runner.iter != self.iteration:
+            return
+        wrapper = runner.model
+        model = wrapper.module if is_model_wrapper(wrapper) else wrapper
+        with torch.no_grad():
+            model.student.neck.fpn_convs[0].conv.weight.fill_(float('nan'))
+        with open(osp.join(runner.work_dir, 'nan_injected.txt'), 'w') as f:
+            f.write(repr(time.time()))

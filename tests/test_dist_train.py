@@ -199,3 +199,34 @@ def test_bad_config_stops_both_ranks_with_one_message(tmp_path,
     assert errors['0'] == errors['1']
     assert 'add connector=' in errors['0']
     assert not glob.glob(str(tmp_path / 'work' / '*.pth'))
+
+
+def test_non_finite_loss_on_one_rank_stops_both_ranks(tmp_path,
+                                                      coco_shapes_root,
+                                                      teacher):
+    """Rank 1's distillation loss becomes NaN in the second iteration:
+    both processes exit non-zero with the same message, soon after (none
+    waits in the next gradient all-reduce), and no checkpoint is written
+    after the bad step."""
+    import time
+    config = tmp_path / 'lsh_nan.py'
+    config.write_text(
+        f'_base_ = [{repo_path(LSH_DET)!r}]\n'
+        "custom_imports = dict(imports=['mmkd', 'dist_probe'], "
+        'allow_failed_imports=False)\n'
+        "custom_hooks = _base_.custom_hooks + [dict(type='NaNOnRankHook')]\n")
+    work_dir = tmp_path / 'work'
+    options = det_options(coco_shapes_root, teacher, batch_size=BATCH)
+    output = _dist_train(str(config), str(work_dir), options, str(tmp_path),
+                         expect_failure=True)
+    ended = time.time()
+    errors = dict(re.findall(r'^\[rank(\d)\]: (FloatingPointError: .*)$',
+                             output, re.M))
+    assert sorted(errors) == ['0', '1'], output[-3000:]
+    assert errors['0'] == errors['1']
+    assert 'non-finite distillation loss at iteration 2: rank 1: ' \
+        'distill.' in errors['0']
+    assert 'rank 0:' not in errors['0']  # rank 0's own loss was finite
+    injected = float((work_dir / 'nan_injected.txt').read_text())
+    assert ended - injected < 60
+    assert not glob.glob(str(work_dir / '*.pth'))

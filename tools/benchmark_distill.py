@@ -3,8 +3,8 @@
 
     python tools/benchmark_distill.py CONFIG [--iters 10]
         [--warmup 3] [--batch-size 2] [--img-size H W [H W ...]]
-        [--device cpu|cuda] [--threads T] [--clock wall|cpu]
-        [--avatars 1 4 8 16] [--chunk-size K [K ...]]
+        [--device cpu|cuda[:N]] [--amp fp16|bf16] [--threads T]
+        [--clock wall|cpu] [--avatars 1 4 8 16] [--chunk-size K [K ...]]
         [--teacher-options] [--cfg-options k=v ...]
 
 Prints per-iteration time (median) and the peak memory of one step of
@@ -18,7 +18,11 @@ overhead ratios c / (a + b) and c / (a + b0): with the teacher's execution
 options, c can come in below the naive limit a + b0.
 With ``--teacher-options`` it times (b) under each teacher execution option
 side by side (and under the config's own ``teacher_exec``, if it sets one).
-Compilation (``compile=True``) happens in the warm-up iterations. With
+Compilation (``compile=True``) happens in the warm-up iterations.
+``--amp fp16|bf16`` runs the parts as a mixed-precision run does: the train
+steps with mmengine's ``AmpOptimWrapper`` of that dtype (on the CPU
+mmkd's ``CPUAmpOptimWrapper``, bf16 only), the teacher's forward inside
+the same autocast (the teacher's ``precision`` option then decides). With
 ``--avatars`` it compares instead
 the distillation step of variants of the config: the base losses alone
 (every AvatarLoss replaced by its base) and AKD with each N (every
@@ -41,8 +45,9 @@ machine; with more threads it also counts their spinning).
 
 Peak memory is that of one step above what was allocated when it started
 (the step's own activations, gradients and temporaries, not the models and
-optimiser state): on CUDA ``torch.cuda.max_memory_allocated()`` after
-``reset_peak_memory_stats()``; on the CPU the running sum of the tensor
+optimiser state): on CUDA ``torch.cuda.max_memory_allocated(device)`` after
+``reset_peak_memory_stats(device)``, for the ``--device`` given (and
+timings synchronise that device); on the CPU the running sum of the tensor
 allocations and frees the torch profiler records during the step (the
 profiled step is an extra, untimed one).
 """
@@ -67,6 +72,7 @@ from mmkd.registry import MODELS  # noqa: E402
 from mmkd.utils import load_config  # noqa: E402
 
 MiB = 2**20
+AMP_DTYPES = {'fp16': 'float16', 'bf16': 'bfloat16'}
 
 
 def parse_args():
@@ -80,7 +86,13 @@ def parse_args():
                         help='input size; several pairs (H W H W ...): the '
                         'iterations take them in turn, as batches of '
                         'changing sizes do')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', default='cpu',
+                        help='cpu, cuda or cuda:N (timings synchronise, and '
+                        'memory is read on, this device)')
+    parser.add_argument('--amp', choices=('fp16', 'bf16'), default=None,
+                        help='mixed precision as --amp trains: the train '
+                        'steps with AmpOptimWrapper(dtype), the teacher in '
+                        'the same autocast')
     parser.add_argument('--avatars', type=int, nargs='*', default=None,
                         help='AKD: compare these numbers of avatars with '
                         'the base losses alone')
@@ -104,6 +116,11 @@ def parse_args():
     if args.clock == 'cpu' and args.device.startswith('cuda'):
         parser.error('--clock cpu times CPU work only; use the wall clock '
                      'with --device cuda')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error(f'--device {args.device}: CUDA is not available here')
+    if args.amp == 'fp16' and not args.device.startswith('cuda'):
+        parser.error('--amp fp16 needs --device cuda (CPU autocast runs '
+                     'bf16 only)')
     return args
 
 
@@ -209,7 +226,11 @@ def prepare(cfg, args, batches) -> dict:
     model.to(args.device).train()
     data = [model.data_preprocessor(batch, True) for batch in batches]
     optim = dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9))
-    return dict(model=model,
+    if args.amp:
+        wrapper = 'AmpOptimWrapper' if args.device.startswith('cuda') \
+            else 'mmkd.CPUAmpOptimWrapper'
+        optim.update(type=wrapper, dtype=AMP_DTYPES[args.amp])
+    return dict(model=model, amp=args.amp, device=args.device,
                 batches=[(d['inputs'], d['data_samples']) for d in data],
                 student_optim=build_optim_wrapper(model.student, optim),
                 distill_optim=build_optim_wrapper(model, optim))
@@ -221,7 +242,8 @@ def student_step(ctx: dict) -> Callable[[], None]:
     batches = itertools.cycle(ctx['batches'])
 
     def step():
-        losses = student(*next(batches), mode='loss')
+        with ctx['student_optim'].optim_context(student):
+            losses = student(*next(batches), mode='loss')
         loss, _ = student.parse_losses(losses)
         ctx['student_optim'].update_params(loss)
 
@@ -232,7 +254,17 @@ def teacher_forward(ctx: dict) -> Callable[[], None]:
     """(b) the teacher's partial forward, as the distiller runs it."""
     model = ctx['model']
     batches = itertools.cycle(ctx['batches'])
-    return lambda: model.teacher_outputs(*next(batches))
+    if not ctx['amp']:
+        return lambda: model.teacher_outputs(*next(batches))
+    device_type = torch.device(ctx['device']).type
+    dtype = getattr(torch, AMP_DTYPES[ctx['amp']])
+
+    def forward():
+        # inside the train step's autocast, as --amp runs it
+        with torch.autocast(device_type=device_type, dtype=dtype):
+            return model.teacher_outputs(*next(batches))
+
+    return forward
 
 
 def distill_step(ctx: dict) -> Callable[[], None]:
@@ -241,7 +273,8 @@ def distill_step(ctx: dict) -> Callable[[], None]:
     batches = itertools.cycle(ctx['batches'])
 
     def step():
-        losses = model(*next(batches), mode='loss')
+        with ctx['distill_optim'].optim_context(model):
+            losses = model(*next(batches), mode='loss')
         loss, _ = model.parse_losses(losses)
         ctx['distill_optim'].update_params(loss)
 
@@ -257,8 +290,10 @@ PARTS = {
 
 # -------------------------------------------------------------- measuring
 def synchronize(device: str) -> None:
+    """Wait for the work queued on ``device`` (that device, not the current
+    one)."""
     if device.startswith('cuda'):
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def median_times(fns: Dict[str, Callable], iters: int, warmup: int,
@@ -305,11 +340,11 @@ def step_peak(fn: Callable, device: str) -> float:
     if not device.startswith('cuda'):
         return cpu_step_peak(fn) / MiB
     synchronize(device)
-    start = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
+    start = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
     fn()
     synchronize(device)
-    return (torch.cuda.max_memory_allocated() - start) / MiB
+    return (torch.cuda.max_memory_allocated(device) - start) / MiB
 
 
 def measure(fns: Dict[str, Callable],
@@ -332,9 +367,17 @@ TEACHER_OPTIONS = [
     ('channels_last, BN as is, not prepacked', dict(
         PLAIN_TEACHER, memory_format='channels_last')),
     ('contiguous, BN folded', dict(PLAIN_TEACHER, fold_batchnorm=True)),
-    ('contiguous, BN as is, bf16 autocast', dict(PLAIN_TEACHER,
-                                                precision='bf16')),
+    ('contiguous, BN as is, bf16 autocast', dict(
+        PLAIN_TEACHER, precision='bf16')),
     ('channels_last, BN folded, bf16 autocast', dict(precision='bf16')),
+]
+# under --amp: the default follows the run's autocast; fp32 keeps fp32
+AMP_TEACHER_OPTIONS = [
+    ('plain fp32 (contiguous, BN as is)', PLAIN_TEACHER),
+    ("default (precision 'auto': the run's autocast)", dict()),
+    ("default with precision 'fp32'", dict(precision='fp32')),
+    ("contiguous, BN as is, precision 'auto'", dict(
+        PLAIN_TEACHER, precision='auto')),
 ]
 
 
@@ -368,7 +411,10 @@ def print_table(header: List[str], rows: List[List[str]]) -> None:
 def report_teacher_options(cfg, args, batches) -> None:
     """The teacher's partial forward under each execution option, side by
     side (ratios to the plain fp32 teacher)."""
-    options = list(TEACHER_OPTIONS)
+    options = list(AMP_TEACHER_OPTIONS if args.amp else TEACHER_OPTIONS)
+    if args.device.startswith('cuda'):  # prepacking is CPU-only
+        options = [(label, opts) for label, opts in options
+                   if 'not prepacked' not in label]
     own = cfg.model.get('teacher_exec')
     if own:  # the config's own options, as a training run uses them
         options.insert(1, (f'the config\'s teacher_exec {dict(own)}',
@@ -399,6 +445,16 @@ def report_variants(variants: List[Tuple[str, object]], args,
                  for label, (sec, peak) in rows.items()])
 
 
+def describe_device(device: str) -> str:
+    """``cpu``, or ``cuda:N (GPU name, TF32 convolutions on|off)``."""
+    if not device.startswith('cuda'):
+        return device
+    index = torch.device(device).index or 0
+    tf32 = 'on' if torch.backends.cudnn.allow_tf32 else 'off'
+    return (f'cuda:{index} ({torch.cuda.get_device_name(index)}, cuDNN TF32 '
+            f'{tf32})')
+
+
 def main():
     args = parse_args()
     if args.threads:
@@ -412,7 +468,9 @@ def main():
     gen = torch.Generator().manual_seed(0)
     batches = [fake_batch(task, args.batch_size, size, num_classes, gen)
                for size in img_sizes]
-    print(f'config: {args.config}\ndevice: {args.device}, threads: '
+    amp = f', amp {args.amp}' if args.amp else ''
+    print(f'config: {args.config}\ndevice: {describe_device(args.device)}'
+          f'{amp}, threads: '
           f'{torch.get_num_threads()}, batch {args.batch_size} x {img_size}'
           f', {args.iters} timed iterations (median, {args.clock} clock), '
           'peak memory of one step above its start')

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# One-shot, idempotent set-up of the mmkd stack on a CPU machine.
+# One-shot, idempotent set-up of the mmkd stack, on a CPU or a GPU machine.
 #
 #   torch 2.13.0 (CPU wheel; only when no torch is installed; never a CUDA
-#   build, never torchvision), mmcv 2.1.0 compiled with its CPU ops (pip's
-#   wheel cache makes a rebuild instant), mmengine 0.10.7, mmdet 3.3.0,
-#   mmsegmentation 1.2.2, mmkd itself (editable) and openmim 0.3.9.
+#   build, never torchvision), mmcv 2.1.0 compiled with its ops, mmengine
+#   0.10.7, mmdet 3.3.0, mmsegmentation 1.2.2, mmkd itself (editable) and
+#   openmim 0.3.9.
+#
+# mmcv's ops: with a CUDA build of torch that sees a GPU (install it first,
+# from pytorch.org), mmcv is compiled with its CUDA ops (FORCE_CUDA=1, for
+# the architecture of the visible GPUs; needs an nvcc whose CUDA major
+# version is torch's); otherwise with its CPU ops. MMKD_MMCV_OPS=cpu|cuda
+# overrides the choice; TORCH_CUDA_ARCH_LIST, if set, the architectures.
 #
 # Every step checks first and skips what is already in place.
 set -euo pipefail
@@ -46,17 +52,96 @@ fi
 # pkg_resources (removed from setuptools 81); torch 2.13 asks for >=77.
 RUNTIME_SETUPTOOLS='setuptools>=77,<81'
 
-# 2. mmcv 2.1.0 with compiled ops (no prebuilt wheel exists for this torch).
-if dist_is mmcv 2.1.0 && $PY -c 'import mmcv.ops' 2>/dev/null; then
-  say 'mmcv 2.1.0 with ops present'
+# 2. mmcv 2.1.0 with compiled ops (no prebuilt wheel exists for this torch):
+#    CUDA ops where torch is a CUDA build that sees a GPU, CPU ops elsewhere.
+OPS=${MMKD_MMCV_OPS:-}
+if [ -z "$OPS" ]; then
+  if $PY -c 'import torch, sys; sys.exit(0 if torch.version.cuda and torch.cuda.is_available() else 1)' 2>/dev/null; then
+    OPS=cuda
+  else
+    OPS=cpu
+  fi
+fi
+case "$OPS" in cpu|cuda) ;; *)
+  say "MMKD_MMCV_OPS=$OPS: use cpu or cuda"; exit 2 ;;
+esac
+
+# mmcv_ops_ok: mmcv 2.1.0 is installed and its ops run (on the GPU too for
+# a CUDA build: a CPU-only mmcv raises "not compiled with GPU support")
+mmcv_ops_ok() {
+  dist_is mmcv 2.1.0 || return 1
+  if [ "$OPS" = cuda ]; then
+    $PY - <<'PYEOF' 2>/dev/null
+import torch
+from mmcv.ops import RoIAlign, nms
+boxes = torch.tensor([[0., 0., 4., 4.], [0., 0., 4., 5.]], device='cuda')
+nms(boxes, torch.tensor([0.9, 0.8], device='cuda'), 0.5)
+RoIAlign((2, 2), 1.0, 0)(torch.rand(1, 1, 8, 8, device='cuda'),
+                         torch.tensor([[0., 0., 0., 4., 4.]], device='cuda'))
+PYEOF
+  else
+    $PY -c 'import mmcv.ops' 2>/dev/null
+  fi
+}
+
+# cuda_prerequisites: a CUDA torch and a matching nvcc, else say what to
+# install and stop (before anything is installed); sets TORCH_CUDA,
+# NVCC_CUDA and ARCHS
+cuda_prerequisites() {
+  TORCH_CUDA=$($PY -c 'import torch; print(torch.version.cuda or "")')
+  if [ -z "$TORCH_CUDA" ]; then
+    say 'MMKD_MMCV_OPS=cuda, but the installed torch is a CPU build.'
+    say 'Install a CUDA build of torch first (pytorch.org); this set-up'
+    say 'never installs one.'
+    exit 1
+  fi
+  NVCC=${CUDA_HOME:+$CUDA_HOME/bin/}nvcc
+  if ! command -v "$NVCC" >/dev/null 2>&1; then
+    say "torch is a CUDA $TORCH_CUDA build, but there is no nvcc (looked"
+    say "for $NVCC): mmdet's RoIAlign, NMS and focal loss need mmcv's CUDA"
+    say "ops. Install the CUDA toolkit $TORCH_CUDA (the major version must"
+    say 'be the one torch was built with) and set CUDA_HOME, or set'
+    say 'MMKD_MMCV_OPS=cpu to build the CPU ops only.'
+    exit 1
+  fi
+  NVCC_CUDA=$("$NVCC" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+  if [ "${NVCC_CUDA%%.*}" != "${TORCH_CUDA%%.*}" ]; then
+    say "nvcc is CUDA $NVCC_CUDA, torch was built with CUDA $TORCH_CUDA:"
+    say 'the major versions must agree. Point CUDA_HOME at a CUDA'
+    say "${TORCH_CUDA%%.*}.x toolkit."
+    exit 1
+  fi
+  ARCHS=${TORCH_CUDA_ARCH_LIST:-$($PY -c 'import torch; print(";".join(sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})))')}
+  if [ -z "$ARCHS" ]; then
+    say 'no GPU visible to name its architecture: set TORCH_CUDA_ARCH_LIST'
+    say '(e.g. "8.0;9.0")'
+    exit 1
+  fi
+}
+
+if mmcv_ops_ok; then
+  say "mmcv 2.1.0 with $OPS ops present"
 else
-  say 'building mmcv 2.1.0 with CPU ops (about 10-20 min the first time;'
-  say 'pip caches the wheel, later set-ups reuse it)'
+  [ "$OPS" = cuda ] && cuda_prerequisites
   # mmcv's setup.py needs pkg_resources APIs dropped in setuptools>=70;
   # ninja parallelises the C++ build.
   $PIP install $PIP_FLAGS 'setuptools<70' wheel ninja 'numpy<2' 'mmengine==0.10.7'
-  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-    $PIP install $PIP_FLAGS --no-build-isolation mmcv==2.1.0
+  if [ "$OPS" = cuda ]; then
+    say "building mmcv 2.1.0 with its CUDA ops (FORCE_CUDA=1) for GPU"
+    say "architecture(s) $ARCHS, torch CUDA $TORCH_CUDA, nvcc $NVCC_CUDA;"
+    say "expect 15-40 min with $(nproc) cores (MAX_JOBS sets the parallelism)"
+    # --no-cache-dir: never reuse (or cache) a wheel built without CUDA ops
+    MMCV_WITH_OPS=1 FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="$ARCHS" \
+      MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+      $PIP install $PIP_FLAGS --no-cache-dir --force-reinstall --no-deps \
+      --no-build-isolation mmcv==2.1.0
+    mmcv_ops_ok || { say 'mmcv built, but its CUDA ops do not run'; exit 1; }
+  else
+    say 'building mmcv 2.1.0 with CPU ops (about 10-20 min the first time;'
+    say 'pip caches the wheel, later set-ups reuse it)'
+    MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+      $PIP install $PIP_FLAGS --no-build-isolation mmcv==2.1.0
+  fi
 fi
 
 # 3. the rest of the stack (never torchvision); pinned versions only.
@@ -96,12 +181,14 @@ else
     ordered-set markdown tabulate 'pandas<2.3' pytz tzdata
 fi
 
-$PY - <<'PYEOF'
+MMKD_OPS=$OPS $PY - <<'PYEOF'
 import mmcv, mmdet, mmengine, mmseg, torch
 from mmcv.ops import RoIAlign, nms  # noqa: F401  compiled ops
 import mmkd
+import os
+where = 'CUDA and CPU' if os.environ['MMKD_OPS'] == 'cuda' else 'CPU'
 print(f'[mmkd setup] ready: torch {torch.__version__}, mmengine '
-      f'{mmengine.__version__}, mmcv {mmcv.__version__} (ops OK: nms, '
-      f'RoIAlign), mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, '
-      f'mmkd {mmkd.__version__}')
+      f'{mmengine.__version__}, mmcv {mmcv.__version__} ({where} ops OK: '
+      f'nms, RoIAlign), mmdet {mmdet.__version__}, mmseg '
+      f'{mmseg.__version__}, mmkd {mmkd.__version__}')
 PYEOF

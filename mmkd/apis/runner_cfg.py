@@ -16,8 +16,8 @@ from mmkd.utils.data_root import HOW_TO_GET_DATA, expand_data_root
 # checkpoints, a resume that never starts from a broken file, and random
 # states that make an epoch-boundary resume exact
 RUN_STATE_HOOKS = ('mmkd.CheckpointIntegrityHook', 'mmkd.RandomStateHook')
-DISTILL_HOOKS = ('mmkd.DistillCheckpointHook',
-                 'mmkd.DistillCheckHook') + RUN_STATE_HOOKS
+DISTILL_HOOKS = ('mmkd.DistillCheckpointHook', 'mmkd.DistillCheckHook',
+                 'mmkd.NonFiniteLossHook') + RUN_STATE_HOOKS
 
 
 def is_distill_cfg(cfg: Config) -> bool:
@@ -88,6 +88,24 @@ def set_default_runner(cfg: Config) -> None:
         cfg.runner_type = DEFAULT_RUNNER
 
 
+AMP_WRAPPERS = ('AmpOptimWrapper', 'mmkd.CPUAmpOptimWrapper')
+
+
+def set_amp(cfg: Config) -> None:
+    """``--amp``: mmengine's ``AmpOptimWrapper`` (fp16, dynamic loss scale)
+    where CUDA is available, else :class:`~mmkd.engine.optimizers.
+    CPUAmpOptimWrapper` (bf16 autocast on the CPU)."""
+    import torch
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper in AMP_WRAPPERS:
+        return
+    if torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        cfg.optim_wrapper.type = 'mmkd.CPUAmpOptimWrapper'
+
+
 def prepare_train_cfg(cfg: Config,
                       config_path=None,
                       work_dir: Optional[str] = None,
@@ -98,10 +116,7 @@ def prepare_train_cfg(cfg: Config,
     cfg.launcher = launcher
     cfg.work_dir = _work_dir(cfg, config_path, work_dir)
     if amp:
-        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper != 'AmpOptimWrapper':
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        set_amp(cfg)
     if resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

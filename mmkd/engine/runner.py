@@ -37,7 +37,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 from mmkd.registry import MODEL_WRAPPERS, RUNNERS
-from .hooks.utils import is_distiller
+from .hooks.utils import is_distiller, unwrap_model
 
 # the wrapper type names that mean "mmengine's default DDP"
 _DEFAULT_DDP = ('MMDistributedDataParallel',
@@ -96,6 +96,18 @@ def init_cpu_dist(launcher: str, dist_cfg: Optional[dict] = None) -> str:
     return backend
 
 
+def check_distributed(model: nn.Module) -> None:
+    """Refuse, before anything is trained, a distiller that cannot train in
+    several processes (its ``SUPPORTS_DISTRIBUTED``), with its reason."""
+    if model.SUPPORTS_DISTRIBUTED:
+        return
+    raise RuntimeError(
+        f'{type(model).__name__} trains in one process only: '
+        f'{model.DISTRIBUTED_UNSUPPORTED} Start it without a launcher '
+        '(python tools/train.py CONFIG), not with tools/dist_train.sh or '
+        '--launcher pytorch/slurm/mpi.')
+
+
 def hook_type_name(hook: Union[Hook, dict]) -> str:
     """``'DistillCheckHook'`` for a hook or a hook config of that type (any
     scope prefix)."""
@@ -138,6 +150,8 @@ class DistillRunner(Runner):
 
     def wrap_model(self, model_wrapper_cfg: Optional[Dict],
                    model: nn.Module) -> nn.Module:
+        if self.distributed and is_distiller(model):
+            check_distributed(unwrap_model(model))
         if self.distributed and not is_model_wrapper(model):
             model_wrapper_cfg = self._ddp_cfg(model_wrapper_cfg, model)
         return super().wrap_model(model_wrapper_cfg, model)

@@ -241,3 +241,18 @@ def test_predict_delegates_to_the_student():
         model(x, torch.zeros(3), mode='loss')
     with pytest.raises(ValueError, match=r'expects inputs of shape \(B, 5\)'):
         model(torch.randn(3, 4))
+
+
+def test_several_processes_are_refused_before_training():
+    """mmengine's DDP wrapper would bypass the distiller's train_step:
+    the runner refuses to wrap it, saying why and how to start instead."""
+    from mmkd.engine.runner import check_distributed
+    model = distiller()
+    assert not model.SUPPORTS_DISTRIBUTED
+    with pytest.raises(RuntimeError) as err:
+        check_distributed(model)
+    message = str(err.value)
+    assert message.startswith('DataFreeRegressionDistiller trains in one '
+                              'process only')
+    assert "forward(mode='loss')" in message
+    assert 'python tools/train.py CONFIG' in message

@@ -3,9 +3,10 @@ from .best_state_hook import BestStateHook
 from .distill_check_hook import DistillCheckHook
 from .distill_checkpoint_hook import DISTILL_STATE_KEY, DistillCheckpointHook
 from .distill_weight_schedule_hook import DistillWeightScheduleHook
+from .non_finite_loss_hook import NonFiniteLossHook
 
 __all__ = [
-    'BestStateHook',
+    'BestStateHook', 'NonFiniteLossHook',
     'DistillCheckHook', 'DistillCheckpointHook', 'DistillWeightScheduleHook',
     'DISTILL_STATE_KEY'
 ]

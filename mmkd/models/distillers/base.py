@@ -4,6 +4,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import torch.nn as nn
 from mmengine.model import BaseModel
+from torch import Tensor
 
 from .teacher import build_teacher
 
@@ -41,6 +42,13 @@ class BaseDistiller(BaseModel):
 
     #: state-dict key prefixes of the distillation-only parameters
     DISTILL_STATE_PREFIXES: Tuple[str, ...] = ()
+    #: whether the distiller trains under DDP (several processes); a
+    #: distiller that cannot says why in :attr:`DISTRIBUTED_UNSUPPORTED`
+    SUPPORTS_DISTRIBUTED: bool = True
+    DISTRIBUTED_UNSUPPORTED: str = ''
+    #: whether training stops on a non-finite distillation loss
+    #: (:class:`~mmkd.engine.hooks.NonFiniteLossHook`)
+    check_finite: bool = True
 
     def __init__(self, data_preprocessor=None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -85,6 +93,12 @@ class BaseDistiller(BaseModel):
         the first iteration (:class:`~mmkd.engine.hooks.DistillCheckHook`);
         returns what was checked, per entry. The base has nothing to check.
         """
+        return {}
+
+    def last_level_losses(self) -> Dict[str, Tensor]:
+        """``{entry name: the last training step's loss per level}``,
+        detached (read only when a loss was not finite, to name the level).
+        The base has none."""
         return {}
 
     # --------------------------------------------------- checkpoint keys

@@ -123,6 +123,13 @@ class DataFreeRegressionDistiller(BaseDistiller):
     STRATEGIES = ('gaussian', 'generator', 'direct')
     # the generator is trained with the student and dropped afterwards
     DISTILL_STATE_PREFIXES = ('generator.', )
+    SUPPORTS_DISTRIBUTED = False
+    DISTRIBUTED_UNSUPPORTED = (
+        'its train_step draws its own synthetic batches and steps the '
+        'student and the generator with their own optimisers, which '
+        "mmengine's DDP wrapper bypasses (it calls forward(mode='loss'), "
+        'which a data-free distiller does not have), and the regression '
+        'networks it distils train in seconds to minutes on one device.')
 
     def __init__(self,
                  teacher: dict,
@@ -372,4 +379,3 @@ class DataFreeRegressionDistiller(BaseDistiller):
                 'DataFreeRegressionDistiller has no loss mode: it trains '
                 'through train_step on synthetic inputs only')
         return self.student(inputs, data_samples, mode)
-

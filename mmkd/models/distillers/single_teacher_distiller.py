@@ -1,7 +1,7 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Distil one teacher into one student, both unmodified OpenMMLab models."""
 import copy
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -111,6 +111,13 @@ def check_logit_levels(entry, s_levels: List[Tensor],
         'the entry at modules that output B x C logits.')
 
 
+def as_dtype(levels: List[Tensor], dtype: torch.dtype) -> List[Tensor]:
+    """Floating-point features in ``dtype`` (a differentiable cast; the
+    student's features are half precision under autocast)."""
+    return [t.to(dtype) if t.is_floating_point() and t.dtype != dtype else t
+            for t in levels]
+
+
 @MODELS.register_module()
 class SingleTeacherDistiller(BaseDistiller):
     """Knowledge distillation from one frozen teacher into a student.
@@ -153,16 +160,21 @@ class SingleTeacherDistiller(BaseDistiller):
             Defaults to ``'tensor'`` (network outputs, no post-processing).
         teacher_early_stop (bool): cut the teacher's forward after the
             deepest recorded module. Defaults to True.
-        check_finite (bool): raise if a distillation loss is NaN/Inf, naming
-            the entry and the level. Defaults to True.
+        check_finite (bool): stop if a distillation loss is NaN/Inf: the
+            pre-flight check names the entry and the level, and in training
+            :class:`~mmkd.engine.hooks.NonFiniteLossHook` stops every rank
+            with one message (in an fp16 run the loss scaler first skips
+            such steps). Defaults to True.
         teacher_exec (dict, optional): how the teacher's forward runs,
             ``dict(memory_format='auto' | 'contiguous' | 'channels_last',
             fold_batchnorm=True | False, prepack=True | False,
-            compile=False | True, precision='fp32' | 'fp16' | 'bf16')``;
+            compile=False | True, precision='auto' | 'fp32' | 'fp16' |
+            'bf16')``;
             see :class:`~mmkd.models.distillers.teacher_execution.
             TeacherExecution`. Defaults to channels-last for convolutional
             teachers, BatchNorms folded into their convolutions, weights
-            prepacked for oneDNN on the CPU, eager, fp32.
+            prepacked for oneDNN on the CPU, eager, in the run's precision
+            (fp32, or half under ``--amp``).
     """
 
     DISTILL_STATE_PREFIXES = (DISTILL_PREFIX, )
@@ -204,19 +216,23 @@ class SingleTeacherDistiller(BaseDistiller):
             setup_entry_losses(entry, self.student, teacher_model)
         self.teacher_forward_mode = teacher_forward_mode
         self.check_finite = check_finite
+        self._level_losses: Dict[str, Tensor] = {}
         self.student_recorder = ModuleOutputRecorder(
             self.student, [e.student_path for e in self.distill_entries],
             role='student')
         teacher_paths = [e.teacher_path for e in self.distill_entries] + [
             e.teacher_logits_path for e in self.distill_entries
             if e.teacher_logits_path is not None]
-        self.teacher_exec.prepare(teacher_model, keep=teacher_paths)
+        relay_specs = collect_relay_specs(self.distill_entries)
+        # the relay's pre-hooks first: a relayed tensor also goes through
+        # the layout boundary's contiguity hook that prepare() adds
+        self.input_relay = StudentInputRelay(self.student, teacher_model,
+                                             relay_specs)
+        self.teacher_exec.prepare(teacher_model, keep=teacher_paths,
+                                  relayed=relay_specs)
         self.teacher_recorder = ModuleOutputRecorder(
             teacher_model, teacher_paths,
             role='teacher', stop_after_all=teacher_early_stop)
-        self.input_relay = StudentInputRelay(
-            self.student, teacher_model,
-            collect_relay_specs(self.distill_entries))
 
     # ---------------------------------------------------------------- setup
     def _check_preprocessors(self) -> None:
@@ -285,9 +301,18 @@ class SingleTeacherDistiller(BaseDistiller):
         with self.input_relay.recording(inputs):
             student_out = self.student_recorder.run(student_loss)
         teacher_out = self.teacher_outputs(inputs, data_samples)
-        losses.update(
-            self.distill_losses(student_out, teacher_out, data_samples))
+        distill, per_level = self.distill_losses_per_level(
+            student_out, teacher_out, data_samples)
+        losses.update(distill)
+        # no host sync: read only when a logged loss is not finite
+        self._level_losses = {
+            name: torch.stack([v.detach().reshape(()).float()
+                               for v in vals])
+            for name, vals in per_level.items()}
         return losses
+
+    def last_level_losses(self) -> Dict[str, Tensor]:
+        return dict(self._level_losses)
 
     def distill_losses(self, student_out: Dict[str, list],
                        teacher_out: Dict[str, list],
@@ -295,12 +320,31 @@ class SingleTeacherDistiller(BaseDistiller):
         """One ``distill.<name>.loss`` per entry (sum over levels, or one
         call on all levels for a ``joint_levels`` loss), plus any scalars
         the losses record (e.g. ``distill.<name>.l0.uncertainty``)."""
+        return self.distill_losses_per_level(student_out, teacher_out,
+                                             data_samples)[0]
+
+    def distill_losses_per_level(
+            self, student_out: Dict[str, list], teacher_out: Dict[str, list],
+            data_samples=None
+    ) -> Tuple[Dict[str, Tensor], Dict[str, List[Tensor]]]:
+        """:meth:`distill_losses` and ``{entry: [unweighted loss per
+        level]}``."""
+        param = next(self.student.parameters())
+        # every loss in the student's dtype, autocast off: no statistic or
+        # reduction in half precision under --amp
+        with torch.autocast(device_type=param.device.type, enabled=False):
+            return self._distill_losses(student_out, teacher_out,
+                                        data_samples, param.dtype)
+
+    def _distill_losses(self, student_out: Dict[str, list],
+                        teacher_out: Dict[str, list], data_samples,
+                        dtype: torch.dtype):
         out: Dict[str, Tensor] = {}
         per_level = {}
         labels = None
         for entry in self.distill_entries:
-            s_levels = entry.student_levels(student_out)
-            t_levels = entry.teacher_levels(teacher_out)
+            s_levels = as_dtype(entry.student_levels(student_out), dtype)
+            t_levels = as_dtype(entry.teacher_levels(teacher_out), dtype)
             if len(s_levels) != len(t_levels):
                 raise ValueError(
                     f'distill entry {entry.name!r}: the student gives '
@@ -331,15 +375,18 @@ class SingleTeacherDistiller(BaseDistiller):
             per_level[entry.name] = level_losses
             out[f'distill.{entry.name}.loss'] = \
                 self.distill_weight * sum(level_losses)
-        if self.check_finite:
-            self._check_finite(per_level)
-        return out
+        return out, per_level
 
     @staticmethod
-    def _check_finite(per_level: Dict[str, List[Tensor]]) -> None:
+    def check_finite_levels(per_level: Dict[str, List[Tensor]]) -> None:
+        """Raise a FloatingPointError naming the first entry and level
+        whose loss in ``per_level`` (``{entry: [loss per level]}``) is not
+        finite (one host sync: the pre-flight check calls it; in training
+        :class:`~mmkd.engine.hooks.NonFiniteLossHook` checks the logged
+        values instead)."""
         flat = [v.detach().reshape(()) for vals in per_level.values()
                 for v in vals]
-        if bool(torch.isfinite(torch.stack(flat)).all()):
+        if not flat or bool(torch.isfinite(torch.stack(flat)).all()):
             return
         for name, vals in per_level.items():
             for i, val in enumerate(vals):
@@ -372,7 +419,10 @@ class SingleTeacherDistiller(BaseDistiller):
                     student_out = self.student_recorder.run(
                         self.student, inputs, data_samples, mode='loss')
                 teacher_out = self.teacher_outputs(inputs, data_samples)
-                self.distill_losses(student_out, teacher_out, data_samples)
+                _, per_level = self.distill_losses_per_level(
+                    student_out, teacher_out, data_samples)
+                if self.check_finite:
+                    self.check_finite_levels(per_level)
         finally:
             self.train(was_training)
             # leave no trace: the check must not shift any random stream

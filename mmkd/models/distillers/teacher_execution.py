@@ -6,15 +6,17 @@ from typing import Dict, Iterable, Optional
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from torch import Tensor
 
 from .bn_folding import fold_batchnorm
 from .conv_prepacking import prepack_conv_weights
-from .teacher_compile import compile_backbone
 from .recorder import map_tensors
+from .teacher_compile import compile_backbone
+from .teacher_layout import apply_layout, describe_plan, plan_layout
 
 MEMORY_FORMATS = ('auto', 'contiguous', 'channels_last')
-PRECISIONS = ('fp32', 'fp16', 'bf16')
+PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 _AUTOCAST_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 
 
@@ -37,13 +39,18 @@ class TeacherExecution:
     ``teacher_exec=dict(...)``). The teacher is frozen and only run forward
     under ``torch.no_grad``, so it can be run in whatever layout and
     precision is fastest, as long as the features the losses see are the
-    plain fp32 teacher's:
+    plain teacher's:
 
     - ``memory_format``: ``'channels_last'`` stores the teacher's weights
       (and gives it its input) in NHWC, which oneDNN (CPU) and cuDNN (GPU)
       run faster for convolutions; values are the same up to float rounding
       (a different summation order). ``'auto'`` (default) picks it for a
-      teacher with 2-D convolutions, ``'contiguous'`` otherwise.
+      teacher with 2-D convolutions, ``'contiguous'`` otherwise. Either way
+      channels-last reaches only the layers that take it: mmcv's ops (which
+      read their input as NCHW), layers of unknown layout and modules fed
+      from the student are *boundaries* that keep NCHW weights and get
+      contiguous inputs (:mod:`~mmkd.models.distillers.teacher_layout`;
+      decided at build time and logged once).
     - ``fold_batchnorm``: ``True`` (default) folds each eval-mode BatchNorm
       into the convolution that feeds it (see
       :mod:`~mmkd.models.distillers.bn_folding`: the same values up to
@@ -70,29 +77,38 @@ class TeacherExecution:
       defaults (1.43 x against 1.39 x the plain teacher at one fixed size;
       no faster than the eager teacher once its shapes are dynamic, as
       with COCO's keep-ratio resize). An option for fixed-size inputs.
-    - ``precision``: ``'fp32'`` (default), or autocast ``'fp16'`` /
-      ``'bf16'``. Off by default everywhere: half precision changes the
-      features beyond float rounding (relative error of a feature map,
-      measured on the toy RetinaNet: fp16 about 8e-4, bf16 6e-3 to 1e-2;
-      the fp32 options about 1e-6), so it is an explicit choice. Its speed
-      depends on the hardware (README): on a CPU with AVX512-BF16, bf16
-      autocast ran a ResNet-50 1.6 x faster than fp32, on one without it
-      slower, and fp16 autocast on the CPU is far slower; on a GPU the
-      tensor cores make both pay.
+    - ``precision``: ``'auto'`` (default) follows the run: the teacher runs
+      in the autocast that surrounds it, i.e. in half precision under
+      ``--amp`` (mmengine's ``AmpOptimWrapper``: the student runs in it
+      too) and in fp32 otherwise. ``'fp32'`` runs the teacher in fp32 also
+      inside an outer autocast (autocast switched off for its forward; on
+      a GPU cuDNN's TF32 convolutions stay as torch's global
+      ``torch.backends.cudnn.allow_tf32`` says, True by default).
+      ``'fp16'`` / ``'bf16'`` run it under autocast of that type in every
+      run. Half precision changes the features beyond float rounding
+      (relative error of a feature map, measured on the toy RetinaNet:
+      fp16 about 8e-4, bf16 6e-3 to 1e-2; the fp32 options about 1e-6),
+      which is below what the student's own half-precision forward changes
+      under ``--amp``; without ``--amp`` ``'auto'`` is fp32, so a fp32 run
+      keeps the fp32 teacher. Its speed depends on the hardware: on a CPU
+      with AVX512-BF16, bf16 autocast ran a ResNet-50 1.6 x faster than
+      fp32, on one without it slower, and fp16 autocast on the CPU is far
+      slower; on a GPU the tensor cores make both pay.
 
-    Recorded teacher features are handed on in the student's dtype (floats
-    cast back from half precision), so the losses never compute in half
-    precision because of the teacher. ``torch.inference_mode`` is not
-    offered: its tensors carry no version counter, which the recorder reads
-    to keep recordings faithful, and it measured no faster than ``no_grad``
-    for the teacher's forward on the CPU.
+    Recorded teacher features are handed on in the student's dtype (its
+    parameters' dtype; floats cast back from half precision) and
+    contiguous, and the distiller computes every loss in that dtype with
+    autocast off, so no loss reduces in half precision. ``torch.
+    inference_mode`` is not offered: its tensors carry no version counter,
+    which the recorder reads to keep recordings faithful, and it measured
+    no faster than ``no_grad`` for the teacher's forward on the CPU.
     """
 
     def __init__(self, memory_format: str = 'auto',
                  fold_batchnorm: bool = True,
                  prepack: bool = True,
                  compile: bool = False,
-                 precision: str = 'fp32') -> None:
+                 precision: str = 'auto') -> None:
         self.memory_format = _choice('memory_format', memory_format,
                                      MEMORY_FORMATS)
         self.fold_batchnorm = _flag('fold_batchnorm', fold_batchnorm)
@@ -100,6 +116,7 @@ class TeacherExecution:
         self.compile = _flag('compile', compile)
         self.precision = _choice('precision', precision, PRECISIONS)
         self.channels_last = False
+        self.boundaries: Dict[str, str] = {}
         self.num_folded = 0
         self.num_prepacked = 0
         self.compiled = None
@@ -115,12 +132,14 @@ class TeacherExecution:
                              f'allowed: {allowed}')
         return cls(**cfg)
 
-    def prepare(self, teacher: nn.Module, keep: Iterable[str] = ()) -> None:
+    def prepare(self, teacher: nn.Module, keep: Iterable[str] = (),
+                relayed: Iterable[str] = ()) -> None:
         """Fold the teacher's BatchNorms, prepack its convolutions, compile
         its backbone and put its weights in the chosen layout, as chosen
         (once, at build time, after its checkpoint is loaded; device
         moves keep a tensor's layout). ``keep``: the recorded module paths,
-        whose own outputs must stay as they are."""
+        whose own outputs must stay as they are; ``relayed``: the modules
+        given an argument from the student (layout boundaries)."""
         keep = list(keep)
         has_conv = any(isinstance(m, nn.Conv2d) for m in teacher.modules())
         self.channels_last = self.memory_format == 'channels_last' or (
@@ -132,7 +151,24 @@ class TeacherExecution:
         if self.compile:
             self.compiled = compile_backbone(teacher, keep)
         if self.channels_last:
-            teacher.to(memory_format=torch.channels_last)
+            self.boundaries = plan_layout(teacher, relayed)
+            apply_layout(teacher, self.boundaries)
+        print_log(self.describe(), logger='current')
+
+    def describe(self) -> str:
+        """The decisions :meth:`prepare` took, in one line."""
+        if not self.channels_last:
+            layout = 'contiguous (NCHW)'
+        elif self.boundaries:
+            layout = (f'channels_last, except {len(self.boundaries)} '
+                      'module(s) kept NCHW with contiguous inputs: '
+                      f'{describe_plan(self.boundaries)}')
+        else:
+            layout = 'channels_last throughout'
+        return (f'teacher execution: layout {layout}; {self.num_folded} '
+                f'BatchNorm(s) folded; {self.num_prepacked} convolution(s) '
+                f'prepacked; precision {self.precision!r}'
+                + ('; backbone compiled' if self.compiled else ''))
 
     def inputs(self, inputs):
         """The batch as the teacher takes it (NHWC for a channels-last
@@ -144,28 +180,30 @@ class TeacherExecution:
 
     @contextmanager
     def running(self, device: torch.device):
-        """The context of the teacher's forward: ``no_grad``, and autocast
-        when a half precision is chosen."""
-        autocast = nullcontext() if self.precision == 'fp32' else \
-            torch.autocast(device_type=device.type,
-                           dtype=_AUTOCAST_DTYPES[self.precision])
+        """The context of the teacher's forward: ``no_grad``, and the
+        autocast of :attr:`precision` (``'auto'``: whatever surrounds it;
+        ``'fp32'``: none, also inside an outer autocast)."""
+        if self.precision == 'auto':
+            autocast = nullcontext()
+        elif self.precision == 'fp32':
+            autocast = torch.autocast(device_type=device.type, enabled=False)
+        else:
+            autocast = torch.autocast(device_type=device.type,
+                                      dtype=_AUTOCAST_DTYPES[self.precision])
         with torch.no_grad(), autocast:
             yield
 
     def outputs(self, recorded: Dict[str, list],
                 dtype: torch.dtype) -> Dict[str, list]:
         """Recorded features as the losses take them: in ``dtype`` (the
-        student's; floats cast back from half precision) and, from a
-        channels-last teacher, in the default (contiguous) layout, which
-        the student's features have (a loss on mixed layouts measured
-        slower than the copy)."""
-        if self.precision == 'fp32' and not self.channels_last:
-            return recorded
+        student's; floats cast back from half precision) and in the default
+        (contiguous) layout, which the student's features have (a loss on
+        mixed layouts measured slower than the copy)."""
 
         def convert(t: Tensor) -> Tensor:
-            if t.is_floating_point():
+            if t.is_floating_point() and t.dtype != dtype:
                 t = t.to(dtype)
-            return t.contiguous() if t.dim() == 4 else t
+            return t.contiguous()
 
         return {path: [map_tensors(out, convert) for out in outs]
                 for path, outs in recorded.items()}

@@ -99,7 +99,7 @@ def test_options_match_the_plain_fp32_teacher(teacher_ckpt, options,
     packed = [m.packed_weight.packed is not None
               for m in model.teacher.modules() if hasattr(m, 'packed_weight')]
     assert any(packed) == (exe.prepack and exe.channels_last
-                           and exe.precision == 'fp32')
+                           and exe.precision in ('auto', 'fp32'))
 
 
 def _bn_count(module) -> int:
@@ -192,8 +192,8 @@ def test_auto_memory_format_is_channels_last_for_a_conv_teacher(
 
 
 @pytest.mark.parametrize('bad,match', [
-    (dict(precision='int8'), r"precision='int8' is not one of \['fp32', "
-     r"'fp16', 'bf16'\]"),
+    (dict(precision='int8'), r"precision='int8' is not one of \['auto', "
+     r"'fp32', 'fp16', 'bf16'\]"),
     (dict(memory_format='nhwc'), r"memory_format='nhwc' is not one of "
      r"\['auto', 'contiguous', 'channels_last'\]"),
     (dict(fold_batchnorm='yes'), r"fold_batchnorm='yes' is not one of "
