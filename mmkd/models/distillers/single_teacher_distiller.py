@@ -11,7 +11,8 @@ from torch import Tensor
 from mmkd.models.losses.base import BaseFeatureLoss
 from mmkd.registry import MODELS
 from .base import BaseDistiller
-from .distill_entry import DistillEntry
+from .distill_entry import (DistillEntry, as_dtype, check_logit_levels,
+                            entry_cfgs)
 from .input_relay import StudentInputRelay, collect_relay_specs
 from .recorder import ModuleOutputRecorder
 from .teacher_execution import TeacherExecution
@@ -55,67 +56,12 @@ def setup_entry_losses(entry: DistillEntry, student: nn.Module,
             module.bind_models(student, teacher)
 
 
-def entry_cfgs(distill) -> List[dict]:
-    """The distill entry configs as a list: a dict ``{name: entry}`` gives
-    each entry its key as ``name`` (``None`` values are dropped)."""
-    if isinstance(distill, dict):
-        cfgs = []
-        for name, cfg in distill.items():
-            if cfg is None:
-                continue
-            if not isinstance(cfg, dict):
-                raise TypeError(f'distill[{name!r}] must be a dict (or None '
-                                f'to drop it), got {type(cfg).__name__}')
-            if cfg.get('name', name) != name:
-                raise ValueError(f"distill[{name!r}] has name="
-                                 f"{cfg['name']!r}; the key is the entry's "
-                                 'name, remove `name`')
-            cfgs.append(dict(cfg, name=name))
-        return cfgs
-    if isinstance(distill, (list, tuple)):
-        return [dict(cfg) for cfg in distill]
-    raise TypeError('distill must be a dict {name: entry} or a list of '
-                    f'entries, got {type(distill).__name__}')
-
-
 def labels_from_data_samples(data_samples) -> Tensor:
     """Class labels (B,) from classification data samples (``gt_label``)."""
     if not data_samples or not hasattr(data_samples[0], 'gt_label'):
         raise ValueError('a logit loss needs class labels: the data samples '
                          'must carry `gt_label` (classification data)')
     return torch.cat([ds.gt_label.view(-1) for ds in data_samples])
-
-
-def check_logit_levels(entry, s_levels: List[Tensor],
-                       t_levels: List[Tensor]) -> None:
-    """A logit loss takes B x C class scores: name the entry, the shapes it
-    got and the feature losses to use when it got feature maps."""
-    shapes = [tuple(t.shape) for t in s_levels + t_levels]
-    if all(len(shape) == 2 for shape in shapes):
-        return
-    from mmkd.models.losses.base import BaseFeatureLoss
-    MODELS.import_from_location()
-    feature_losses = sorted(
-        f'mmkd.{name}' for name, cls in MODELS.module_dict.items()
-        if isinstance(cls, type) and issubclass(cls, BaseFeatureLoss))
-    s_shapes = [tuple(t.shape) for t in s_levels]
-    t_shapes = [tuple(t.shape) for t in t_levels]
-    raise ValueError(
-        f'distill entry {entry.name!r}: {type(entry.loss_for(0)).__name__} '
-        f'is a logit loss (it takes B x num_classes class scores and the '
-        f'class labels), but {entry.student_path!r} gives '
-        f'{len(s_levels)} level(s) of shape {s_shapes} (teacher '
-        f'{entry.teacher_path!r}: {t_shapes}), i.e. feature maps. Distil '
-        f'feature maps with a feature loss: {", ".join(feature_losses)} '
-        '(e.g. loss=dict(type=\'mmkd.PKDLoss\') for FPN levels), or point '
-        'the entry at modules that output B x C logits.')
-
-
-def as_dtype(levels: List[Tensor], dtype: torch.dtype) -> List[Tensor]:
-    """Floating-point features in ``dtype`` (a differentiable cast; the
-    student's features are half precision under autocast)."""
-    return [t.to(dtype) if t.is_floating_point() and t.dtype != dtype else t
-            for t in levels]
 
 
 @MODELS.register_module()
