@@ -79,6 +79,15 @@ def repo_root():
 
 
 @pytest.fixture(scope='session')
+def retina_teacher_ckpt(tmp_path_factory):
+    """The toy RetinaNet teacher (R18-w64), freshly built (untrained) and
+    saved as a checkpoint."""
+    from dense_utils import save_untrained
+    return save_untrained('configs/toy/retinanet_r18-w64_shapes-coco.py',
+                          tmp_path_factory.mktemp('teacher') / 'teacher.pth')
+
+
+@pytest.fixture(scope='session')
 def coco_shapes_root(tmp_path_factory):
     """A tiny synthetic COCO-format detection set (64x64 images)."""
     from mmkd.datasets.synthetic import make_coco_shapes

@@ -111,3 +111,29 @@ def save_untrained(rel: str, path, init: bool = False) -> str:
         model.init_weights()
     torch.save({'state_dict': model.state_dict()}, str(path))
     return str(path)
+
+
+def _contiguous_args(module, args):
+    from torch import Tensor
+    return tuple(a.contiguous() if isinstance(a, Tensor) else a
+                 for a in args)
+
+
+def mirror_default_teacher(student, keep=()) -> None:
+    """Make ``student`` (in eval mode) compute as the teacher with the
+    default execution options does, written out by hand: BatchNorms folded
+    (except those paired with a module in ``keep``, the recorded ones),
+    convolutions prepacked and channels-last, mmcv's op modules NCHW with
+    contiguous inputs. Twins then match the teacher bit for bit."""
+    import torch
+
+    from mmkd.models.distillers.bn_folding import fold_batchnorm
+    from mmkd.models.distillers.conv_prepacking import prepack_conv_weights
+    fold_batchnorm(student, keep)
+    prepack_conv_weights(student)
+    student.to(memory_format=torch.channels_last)
+    for module in student.modules():
+        if type(module).__module__.startswith('mmcv.ops'):
+            for tensor in list(module.parameters()) + list(module.buffers()):
+                tensor.data = tensor.data.contiguous()
+            module.register_forward_pre_hook(_contiguous_args)

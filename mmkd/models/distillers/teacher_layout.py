@@ -30,6 +30,7 @@ where a channels-last teacher must hand its tensors on contiguous:
 The plan changes no value: the same teacher with ``memory_format=
 'contiguous'`` computes the same features up to float rounding.
 """
+import functools
 import types
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -107,15 +108,16 @@ def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
             yield from _code_objects(const)
 
 
-def unsafe_calls(cls: type) -> List[str]:
+@functools.lru_cache(maxsize=None)
+def unsafe_calls(cls: type) -> Tuple[str, ...]:
     """The names that ``cls.forward`` reaches through its module's globals
     and that lead to compiled code outside PyTorch (mmcv's ops and other C
-    extensions), e.g. ``['ext_module']`` or ``['roi_align']``; ``[]`` when
-    it calls only PyTorch and Python code."""
+    extensions), e.g. ``('ext_module', )`` or ``('roi_align', )``; ``()`` when
+    it calls only PyTorch and Python code (once per class)."""
     forward = getattr(cls, 'forward', None)
     code = getattr(forward, '__code__', None)
     if code is None:
-        return []
+        return ()
     env = dict(getattr(forward, '__globals__', {}))
     for name, cell in zip(code.co_freevars, forward.__closure__ or ()):
         try:
@@ -133,7 +135,7 @@ def unsafe_calls(cls: type) -> List[str]:
                 not _starts(origin, SAFE_ORIGINS) and origin != ''
             if _starts(origin, UNSAFE_ORIGINS) or compiled:
                 found.append(name)
-    return sorted(set(found))
+    return tuple(sorted(set(found)))
 
 
 def _safe_forwards() -> set:

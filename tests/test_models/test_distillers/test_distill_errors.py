@@ -4,18 +4,15 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 
-from dense_utils import load, save_untrained, shrink_det_cfg
+from dense_utils import load, shrink_det_cfg
 from mmkd.apis import build_runner, prepare_train_cfg
 
-RETINA_T = 'configs/toy/retinanet_r18-w64_shapes-coco.py'
 PKD_TOY = 'configs/pkd/pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'
 
 
-@pytest.fixture(scope='module')
-def teacher_ckpt(tmp_path_factory):
-    """A freshly saved (untrained) toy teacher checkpoint."""
-    return save_untrained(RETINA_T,
-                          tmp_path_factory.mktemp('teacher') / 'teacher.pth')
+@pytest.fixture
+def teacher_ckpt(retina_teacher_ckpt):
+    return retina_teacher_ckpt  # conftest's untrained toy teacher
 
 
 def distill_cfg(teacher_ckpt, data_root, work_dir, **entry):

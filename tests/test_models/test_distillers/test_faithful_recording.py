@@ -12,7 +12,8 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
-from dense_utils import config_path, load, save_untrained, shrink_det_cfg
+from dense_utils import (config_path, load, mirror_default_teacher,
+                         save_untrained, shrink_det_cfg)
 from mmkd.apis import build_runner, prepare_train_cfg
 from mmkd.registry import MODELS
 
@@ -69,7 +70,14 @@ def same_weights_ckpt(tmp_path_factory):
     return str(path), model.state_dict()
 
 
-def _twin_distiller(same_weights_ckpt, paths=tuple(PATHS), box_act=None):
+# the student's own computation: channels-last and folded BatchNorms change
+# the float rounding (~1e-13 here), which is not what the pinned tests test;
+# the default-option twin below mirrors them in the student instead
+PLAIN_TEACHER = dict(memory_format='contiguous', fold_batchnorm=False)
+
+
+def _twin_distiller(same_weights_ckpt, paths=tuple(PATHS), box_act=None,
+                    teacher_exec=PLAIN_TEACHER):
     """Student and teacher: the same network with the same weights."""
     ckpt, state = same_weights_ckpt
     cfg = load(FRCNN_S)
@@ -77,11 +85,7 @@ def _twin_distiller(same_weights_ckpt, paths=tuple(PATHS), box_act=None):
         model = MODELS.build(
             dict(type='mmkd.SingleTeacherDistiller', student=cfg.model,
                  teacher=dict(config=config_path(FRCNN_S), checkpoint=ckpt),
-                 # the student's own computation: channels-last and folded
-                 # BatchNorms change the float rounding (~1e-13 here), which
-                 # is not what this tests
-                 teacher_exec=dict(memory_format='contiguous',
-                                   fold_batchnorm=False),
+                 teacher_exec=teacher_exec,
                  distill=_entries(paths, box_act)))
     model.student.load_state_dict(state)
     # eval mode: the student's BatchNorm uses the running statistics, as the
@@ -110,6 +114,24 @@ def _batches(coco_shapes_root, tmp_path, num):
 def test_identical_networks_give_zero_loss_on_every_step(
         same_weights_ckpt, coco_shapes_root, tmp_path, paths, box_act):
     model = _twin_distiller(same_weights_ckpt, paths, box_act)
+    _check_zero_loss_on_every_step(model, paths, coco_shapes_root, tmp_path)
+
+
+@pytest.mark.parametrize('paths', [
+    ('backbone.layer2.0.bn2', 'backbone.layer2.0.conv2'), tuple(PATHS)
+], ids=['resnet-block', 'all'])
+def test_identical_networks_zero_loss_with_the_default_teacher(
+        same_weights_ckpt, coco_shapes_root, tmp_path, paths):
+    """The same with the default teacher options (channels-last, folded
+    BatchNorms, prepacked weights), the student computing the same way."""
+    model = _twin_distiller(same_weights_ckpt, paths, teacher_exec={})
+    mirror_default_teacher(model.student, keep=paths)
+    assert model.teacher_exec.channels_last
+    assert model.teacher_exec.num_folded > 0
+    _check_zero_loss_on_every_step(model, paths, coco_shapes_root, tmp_path)
+
+
+def _check_zero_loss_on_every_step(model, paths, coco_shapes_root, tmp_path):
     assert model.teacher_recorder.stop_after_all  # early stop on
     batches = _batches(coco_shapes_root, tmp_path, 2)
     data = model.data_preprocessor(batches[0], True)

@@ -19,13 +19,10 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.registry import DefaultScope
-from torch import Tensor
 
-from dense_utils import load, shrink_det_cfg
+from dense_utils import load, mirror_default_teacher, shrink_det_cfg
 from mmkd.apis import build_runner, prepare_train_cfg
 from mmkd.models.distillers import teacher_layout
-from mmkd.models.distillers.bn_folding import fold_batchnorm
-from mmkd.models.distillers.conv_prepacking import prepack_conv_weights
 from mmkd.registry import MODELS
 
 FRCNN_S = 'configs/toy/faster-rcnn_r18-w32_shapes-coco.py'
@@ -47,25 +44,6 @@ def _give_bn_statistics(model: nn.Module, seed: int = 0) -> None:
                 module.bias.copy_(torch.randn(c, generator=gen) * 0.1)
                 module.running_mean.copy_(torch.randn(c, generator=gen) * 0.1)
                 module.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
-
-
-def _contiguous_args(module, args):
-    return tuple(a.contiguous() if isinstance(a, Tensor) else a
-                 for a in args)
-
-
-def mirror_default_teacher(student: nn.Module) -> None:
-    """Make ``student`` (in eval mode) compute as the default teacher does,
-    written out by hand: BatchNorms folded, convolutions prepacked and
-    channels-last, mmcv's op modules NCHW with contiguous inputs."""
-    fold_batchnorm(student)
-    prepack_conv_weights(student)
-    student.to(memory_format=torch.channels_last)
-    for module in student.modules():
-        if type(module).__module__.startswith('mmcv.ops'):
-            for tensor in list(module.parameters()) + list(module.buffers()):
-                tensor.data = tensor.data.contiguous()
-            module.register_forward_pre_hook(_contiguous_args)
 
 
 def _twin(model_cfg: dict, state: dict, ckpt: str, entries: list,

@@ -6,18 +6,16 @@ bfloat16, and the losses receive float32 either way."""
 import pytest
 import torch
 
-from dense_utils import load, save_untrained, shrink_det_cfg
+from dense_utils import load, shrink_det_cfg
 from mmkd.apis import build_runner, prepare_train_cfg
 from mmkd.engine.optimizers import CPUAmpOptimWrapper
 
 PKD = 'configs/pkd/pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'
-RETINA_T = 'configs/toy/retinanet_r18-w64_shapes-coco.py'
 
 
-@pytest.fixture(scope='module')
-def teacher_ckpt(tmp_path_factory):
-    return save_untrained(RETINA_T,
-                          tmp_path_factory.mktemp('teacher') / 'teacher.pth')
+@pytest.fixture
+def teacher_ckpt(retina_teacher_ckpt):
+    return retina_teacher_ckpt  # conftest's untrained toy teacher
 
 
 def _amp_run(teacher_ckpt, data_root, work_dir, precision=None, amp=True):
