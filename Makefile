@@ -2,10 +2,28 @@
 PYTHON ?= python3
 export PYTHON
 
-.PHONY: setup demo demo-seg test gpu-check bench-cls bench-regression bench-dense bench-distill clean-demo
+.PHONY: setup lint format demo demo-seg test gpu-check bench-cls bench-regression bench-dense bench-distill clean-demo
 
 setup:
 	bash tools/setup_env.sh
+
+LINT_PATHS = mmkd tests tools demo configs setup.py
+# configs are kept in the compact form OpenMMLab users read (flake8 only)
+FORMAT_PATHS = mmkd tests tools demo setup.py
+
+# flake8, isort and yapf at the versions of requirements/lint.txt (the same
+# as .pre-commit-config.yaml); CI runs this before the tests
+lint:
+	$(PYTHON) -m pip install -q -r requirements/lint.txt
+	$(PYTHON) -m flake8 $(LINT_PATHS)
+	$(PYTHON) -m isort --check-only --diff $(FORMAT_PATHS)
+	$(PYTHON) -m yapf --diff --recursive $(FORMAT_PATHS)
+
+# rewrite the tree the way `make lint` wants it
+format:
+	$(PYTHON) -m pip install -q -r requirements/lint.txt
+	$(PYTHON) -m isort $(FORMAT_PATHS)
+	$(PYTHON) -m yapf --in-place --recursive $(FORMAT_PATHS)
 
 demo: setup
 	$(PYTHON) tools/demo.py --task det

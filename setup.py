@@ -2,7 +2,6 @@
 import os
 import shutil
 from pathlib import Path
-
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
@@ -16,7 +15,8 @@ MIM_FILES = ('model-index.yml', )
 
 class build_py_with_mim(build_py):
     """build_py that also ships ``configs/``, ``tools/`` and
-    ``model-index.yml`` in the package's ``.mim`` folder: copied into the build (``pip install .``, wheels), or,
+    ``model-index.yml`` in the package's ``.mim`` folder: copied into the
+    build (``pip install .``, wheels), or,
     for an editable install, linked into the source tree
     (``mmkd/.mim/configs -> ../../configs``, git-ignored). The repository
     keeps a single copy of each config.
@@ -38,8 +38,9 @@ class build_py_with_mim(build_py):
                 target.unlink()
             elif target.exists():
                 shutil.rmtree(target)
-            shutil.copytree(HERE / name, target, ignore=shutil.ignore_patterns(
-                '__pycache__', '*.pyc'))
+            shutil.copytree(
+                HERE / name, target,
+                ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
         for name in MIM_FILES:
             shutil.copyfile(HERE / name, mim / name)
 
@@ -52,8 +53,9 @@ class build_py_with_mim(build_py):
             if target.is_symlink() or target.exists():
                 continue
             try:
-                os.symlink(Path('..') / '..' / name, target,
-                           target_is_directory=name in MIM_DIRS)
+                os.symlink(
+                    Path('..') / '..' / name, target, target_is_directory=name
+                    in MIM_DIRS)
             except OSError:  # no symlinks (e.g. Windows without rights)
                 if name in MIM_DIRS:
                     shutil.copytree(HERE / name, target)
@@ -63,7 +65,9 @@ class build_py_with_mim(build_py):
 
 def read_requirements(name):
     lines = (HERE / 'requirements' / name).read_text().splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith('#')]
+    return [
+        ln.strip() for ln in lines if ln.strip() and not ln.startswith('#')
+    ]
 
 
 def read_version():
@@ -77,8 +81,8 @@ setup(
     version=read_version(),
     description='Knowledge distillation toolkit for OpenMMLab (mmdet 3.x, '
     'mmseg 1.x, classification, data-free regression)',
-    long_description=(HERE / 'README.md').read_text(encoding='utf-8')
-    if (HERE / 'README.md').exists() else '',
+    long_description=(HERE / 'README.md').read_text(encoding='utf-8') if
+    (HERE / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     license='Apache License 2.0',
     python_requires='>=3.8',

@@ -30,35 +30,32 @@ REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 RESULT_FILE = 'demo_result.json'
 
 DEMO_PRESETS = {
-    'det': dict(
-        teacher='configs/toy/retinanet_r18-w64_shapes-coco.py',
-        runs=[
+    'det':
+    dict(
+        teacher='configs/toy/retinanet_r18-w64_shapes-coco.py', runs=[
             ('student alone', 'configs/toy/retinanet_r18-w32_shapes-coco.py'),
             ('PKD (base)',
              'configs/pkd/pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'),
             ('AKD over PKD', 'configs/akd/'
              'akd-pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'),
-        ],
-        metrics=[('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
-                 ('AP75', 'coco/bbox_mAP_75')],
+        ], metrics=[('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
+                    ('AP75', 'coco/bbox_mAP_75')],
         distill_key='distill.neck.loss',
         full=dict(num_train=256, num_val=64, img=96, batch=16,
                   teacher_epochs=60, student_epochs=30, val_every=5,
                   log_every=10),
-        quick=dict(num_train=8, num_val=4, img=64, batch=4,
-                   teacher_epochs=1, student_epochs=1, val_every=1,
-                   log_every=1)),
-    'seg': dict(
-        teacher='configs/toy/pspnet_r18-w32_shapes-cityscapes.py',
-        runs=[
+        quick=dict(num_train=8, num_val=4, img=64, batch=4, teacher_epochs=1,
+                   student_epochs=1, val_every=1, log_every=1)),
+    'seg':
+    dict(
+        teacher='configs/toy/pspnet_r18-w32_shapes-cityscapes.py', runs=[
             ('student alone',
              'configs/toy/pspnet_r18-w16_shapes-cityscapes.py'),
             ('CWD (base)',
              'configs/cwd/cwd_logits_pspnet_r18-w32_r18-w16_toy-shapes.py'),
             ('AKD over CWD', 'configs/akd/'
              'akd-cwd_logits_pspnet_r18-w32_r18-w16_toy-shapes.py'),
-        ],
-        metrics=[('mIoU', 'mIoU'), ('mAcc', 'mAcc'), ('aAcc', 'aAcc')],
+        ], metrics=[('mIoU', 'mIoU'), ('mAcc', 'mAcc'), ('aAcc', 'aAcc')],
         distill_key='distill.decode_head.conv_seg.loss',
         full=dict(num_train=64, num_val=16, img=(128, 256), batch=4,
                   teacher_iters=600, student_iters=300, val_every=100,
@@ -85,8 +82,9 @@ def make_data(task: str, data_root: str, size: dict, seed: int) -> None:
 def data_description(task: str, size: dict, seed: int) -> str:
     """What :func:`make_data` makes the set from (part of a step's key)."""
     keys = ('num_train', 'num_val', 'img')
-    return json.dumps(dict(task=task, seed=seed,
-                           **{k: size[k] for k in keys}), sort_keys=True)
+    return json.dumps(
+        dict(task=task, seed=seed, **{k: size[k]
+                                      for k in keys}), sort_keys=True)
 
 
 def student_cfg(cfg: Config) -> Config:
@@ -102,9 +100,8 @@ def _val_schedule(every: Optional[int], length: int) -> dict:
     return dict(val_interval=min(every, length))
 
 
-def configure(task: str, path: str, data_root: str, work_dir: str,
-              size: dict, seed: int, teacher: bool,
-              teacher_ckpt: Optional[str],
+def configure(task: str, path: str, data_root: str, work_dir: str, size: dict,
+              seed: int, teacher: bool, teacher_ckpt: Optional[str],
               distill_options: Optional[dict] = None) -> Config:
     """The toy config at the given size, data root, seed and schedule.
 
@@ -132,16 +129,16 @@ def configure(task: str, path: str, data_root: str, work_dir: str,
         epochs = size['teacher_epochs' if teacher else 'student_epochs']
         cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=epochs,
                              **_val_schedule(size['val_every'], epochs))
-        warmup = min(50, max(1, epochs * size['num_train'] //
-                             size['batch'] // 4))
+        warmup = min(50,
+                     max(1, epochs * size['num_train'] // size['batch'] // 4))
         cfg.param_scheduler = [
-            dict(type='LinearLR', start_factor=0.01, by_epoch=False,
-                 begin=0, end=warmup),
+            dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+                 end=warmup),
             dict(type='MultiStepLR', by_epoch=True, begin=0, end=epochs,
                  milestones=[max(1, int(epochs * 0.8))], gamma=0.1)
         ]
-        cfg.default_hooks.checkpoint = dict(
-            type='CheckpointHook', interval=epochs, max_keep_ckpts=1)
+        cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
+                                            interval=epochs, max_keep_ckpts=1)
         student_cfg(cfg).test_cfg.score_thr = 0.01
     else:
         student_cfg(cfg).data_preprocessor.size = tuple(size['img'])
@@ -149,15 +146,15 @@ def configure(task: str, path: str, data_root: str, work_dir: str,
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters,
                              **_val_schedule(size['val_every'], iters))
         cfg.param_scheduler = [
-            dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0,
-                 end=iters, by_epoch=False)
+            dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=iters,
+                 by_epoch=False)
         ]
-        cfg.default_hooks.checkpoint = dict(
-            type='CheckpointHook', by_epoch=False, interval=iters,
-            max_keep_ckpts=1)
-    cfg.default_hooks.logger = dict(
-        type='LoggerHook', interval=size['log_every'],
-        log_metric_by_epoch=task == 'det')
+        cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
+                                            by_epoch=False, interval=iters,
+                                            max_keep_ckpts=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook',
+                                    interval=size['log_every'],
+                                    log_metric_by_epoch=task == 'det')
     if teacher_ckpt is not None:
         cfg.model.teacher.checkpoint = teacher_ckpt
     cfg.randomness = dict(seed=seed)
@@ -171,8 +168,8 @@ def configure(task: str, path: str, data_root: str, work_dir: str,
 def history(work_dir: str, keys: List[str]) -> Dict[str, list]:
     """(step, value) series of the given scalars from mmengine's
     vis_data/scalars.json (the newest run in ``work_dir``)."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     series = {k: [] for k in keys}
     if not files:
         return series
@@ -201,8 +198,8 @@ def code_fingerprint() -> str:
     for mod in (torch, mmengine, mmcv, mmdet, mmseg):
         digest.update(f'{mod.__name__}=={mod.__version__};'.encode())
     package = osp.dirname(osp.abspath(mmkd.__file__))
-    for path in sorted(glob.glob(osp.join(package, '**', '*.py'),
-                                 recursive=True)):
+    for path in sorted(
+            glob.glob(osp.join(package, '**', '*.py'), recursive=True)):
         digest.update(osp.relpath(path, package).encode())
         with open(path, 'rb') as f:
             digest.update(f.read())
@@ -248,9 +245,8 @@ def step_key(cfg: Config, data: str = '') -> str:
     if checkpoint and osp.isfile(checkpoint):
         teacher['checkpoint'] = _file_digest(checkpoint)
     text = json.dumps(resolved, sort_keys=True, default=repr)
-    return hashlib.sha1(
-        f'{text}|{data}|threads={torch.get_num_threads()}|'
-        f'{code_fingerprint()}'.encode()).hexdigest()
+    return hashlib.sha1(f'{text}|{data}|threads={torch.get_num_threads()}|'
+                        f'{code_fingerprint()}'.encode()).hexdigest()
 
 
 def train_step(name: str, cfg: Config, keys: List[str], metric_key: str,
@@ -280,16 +276,15 @@ def train_step(name: str, cfg: Config, keys: List[str], metric_key: str,
     runner.train()
     wall = time.time() - start
     metrics = {k: float(v) for k, v in runner.val_loop.run().items()}
-    ckpts = sorted(glob.glob(osp.join(cfg.work_dir, '*.pth')),
-                   key=osp.getmtime)
+    ckpts = sorted(
+        glob.glob(osp.join(cfg.work_dir, '*.pth')), key=osp.getmtime)
     checkpoint = ckpts[-1]
     if not keep_checkpoint:
         for path in ckpts:
             os.remove(path)
         checkpoint = None
-    result = dict(name=name, key=key, code=code_fingerprint(),
-                  metrics=metrics, wall_time=wall,
-                  checkpoint=checkpoint,
+    result = dict(name=name, key=key, code=code_fingerprint(), metrics=metrics,
+                  wall_time=wall, checkpoint=checkpoint,
                   history=history(cfg.work_dir, keys + [metric_key]))
     with open(result_file, 'w') as f:
         json.dump(result, f)
@@ -324,11 +319,14 @@ def _plot(task: str, preset: dict, results: List[dict], out: str) -> str:
 
 def _table(preset: dict, rows: List[dict]) -> str:
     names = [n for n, _ in preset['metrics']]
-    lines = ['| run | ' + ' | '.join(names) + ' | wall time |',
-             '|---|' + '---:|' * (len(names) + 1)]
+    lines = [
+        '| run | ' + ' | '.join(names) + ' | wall time |',
+        '|---|' + '---:|' * (len(names) + 1)
+    ]
     for res in rows:
-        vals = [res['metrics'].get(k, float('nan'))
-                for _, k in preset['metrics']]
+        vals = [
+            res['metrics'].get(k, float('nan')) for _, k in preset['metrics']
+        ]
         lines.append(f'| {res["name"]} | ' +
                      ' | '.join(f'{v:.3f}' if v <= 1.0 else f'{v:.2f}'
                                 for v in vals) +
@@ -361,12 +359,12 @@ def run_demo(task: str = 'det', work_dir: Optional[str] = None,
     results = []
     for i, (name, path) in enumerate(preset['runs']):
         cfg = configure(task, path, data_root,
-                        osp.join(work_dir, f'student_{i}'), size, seed,
-                        teacher=False,
+                        osp.join(work_dir,
+                                 f'student_{i}'), size, seed, teacher=False,
                         teacher_ckpt=teacher['checkpoint'] if i else None,
                         distill_options=distill_options)
-        results.append(train_step(name, cfg, [preset['distill_key']],
-                                  metric_key, data))
+        results.append(
+            train_step(name, cfg, [preset['distill_key']], metric_key, data))
     table = _table(preset, [teacher] + results)
     plot = _plot(task, preset, results, osp.join(work_dir, 'curves.png'))
     avatars = _avatars(task, preset, data_root, work_dir, size, seed,
@@ -388,15 +386,16 @@ def run_demo(task: str = 'det', work_dir: Optional[str] = None,
 
 def _avatars(task, preset, data_root, work_dir, size, seed, teacher_ckpt,
              akd_ckpt, distill_options=None) -> str:
+    from mmengine.registry import DefaultScope
+
     from mmkd.engine.checkpoint_loading import safe_torch_load
     from mmkd.engine.hooks import DISTILL_STATE_KEY
     from mmkd.registry import MODELS
     from mmkd.visualization import (avatar_panels, prepare_image,
                                     save_avatar_grid)
-    from mmengine.registry import DefaultScope
     cfg = configure(task, preset['runs'][-1][1], data_root, work_dir, size,
-                     seed, teacher=False, teacher_ckpt=teacher_ckpt,
-                     distill_options=distill_options)
+                    seed, teacher=False, teacher_ckpt=teacher_ckpt,
+                    distill_options=distill_options)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         model = MODELS.build(copy.deepcopy(cfg.model))
     ckpt = safe_torch_load(akd_ckpt)

@@ -31,8 +31,7 @@ def shrink_det_cfg(cfg: Config, data_root: str, work_dir: str,
                 t['scale'] = img_scale
         if name == 'train_dataloader' and not random_flip:
             loader.dataset.pipeline = [
-                t for t in loader.dataset.pipeline
-                if t['type'] != 'RandomFlip'
+                t for t in loader.dataset.pipeline if t['type'] != 'RandomFlip'
             ]
     for name in ('val_evaluator', 'test_evaluator'):
         cfg[name].ann_file = osp.join(data_root,
@@ -47,8 +46,7 @@ def shrink_det_cfg(cfg: Config, data_root: str, work_dir: str,
     cfg.train_cfg.max_epochs = max_epochs
     cfg.train_cfg.val_interval = max_epochs
     cfg.param_scheduler = [
-        dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-             end=2)
+        dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2)
     ]
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
@@ -67,13 +65,13 @@ def shrink_seg_cfg(cfg: Config, data_root: str, work_dir: str,
     cfg.train_cfg.max_iters = max_iters
     cfg.train_cfg.val_interval = max_iters
     cfg.param_scheduler = [
-        dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0,
-             end=max_iters, by_epoch=False)
+        dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
+             by_epoch=False)
     ]
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', by_epoch=False, interval=max_iters)
-    cfg.default_hooks.logger = dict(
-        type='LoggerHook', interval=1, log_metric_by_epoch=False)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
+                                        interval=max_iters)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1,
+                                    log_metric_by_epoch=False)
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=0, deterministic=True)
     return cfg
@@ -115,8 +113,7 @@ def save_untrained(rel: str, path, init: bool = False) -> str:
 
 def _contiguous_args(module, args):
     from torch import Tensor
-    return tuple(a.contiguous() if isinstance(a, Tensor) else a
-                 for a in args)
+    return tuple(a.contiguous() if isinstance(a, Tensor) else a for a in args)
 
 
 def mirror_default_teacher(student, keep=()) -> None:
@@ -127,8 +124,8 @@ def mirror_default_teacher(student, keep=()) -> None:
     contiguous inputs. Twins then match the teacher bit for bit."""
     import torch
 
-    from mmkd.models.distillers.bn_folding import fold_batchnorm
-    from mmkd.models.distillers.conv_prepacking import prepack_conv_weights
+    from mmkd.models.teacher.bn_folding import fold_batchnorm
+    from mmkd.models.teacher.conv_prepacking import prepack_conv_weights
     fold_batchnorm(student, keep)
     prepack_conv_weights(student)
     student.to(memory_format=torch.channels_last)

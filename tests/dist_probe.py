@@ -15,8 +15,8 @@ from mmengine.registry import HOOKS
 def _lsh_buffers(model) -> dict:
     from mmkd.models.losses import LSHLoss
     return {
-        name: dict(proj_weight=m.proj_weight.clone(),
-                   proj_bias=m.proj_bias.clone())
+        name:
+        dict(proj_weight=m.proj_weight.clone(), proj_bias=m.proj_bias.clone())
         for name, m in model.named_modules() if isinstance(m, LSHLoss)
     }
 
@@ -68,14 +68,14 @@ class DistProbeHook(Hook):
                               if p.requires_grad),
             lsh=_lsh_buffers(model),
             distill_before={
-                k: v.clone() for k, v in
-                model.distill_entries.state_dict().items()
+                k: v.clone()
+                for k, v in model.distill_entries.state_dict().items()
             },
             avatars=avatars,
             failure=_rank_dependent_failure(),
             # rank 1 has no rows at all
-            gathered=cat_across_ranks(
-                None if rank == 1 else torch.arange(6.).view(2, 3)),
+            gathered=cat_across_ranks(None if rank ==
+                                      1 else torch.arange(6.).view(2, 3)),
             img_ids=[])
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
@@ -87,15 +87,17 @@ class DistProbeHook(Hook):
         wrapper = runner.model
         model = wrapper.module if is_model_wrapper(wrapper) else wrapper
         self.record['state'] = {
-            k: v.clone() for k, v in model.state_dict().items()
+            k: v.clone()
+            for k, v in model.state_dict().items()
         }
         self.record['params'] = {
-            n: p.detach().clone() for n, p in model.named_parameters()
+            n: p.detach().clone()
+            for n, p in model.named_parameters()
         }
         self.record['lsh_after'] = _lsh_buffers(model)
-        torch.save(self.record,
-                   osp.join(runner.work_dir,
-                            f'probe_rank{self.record["rank"]}.pth'))
+        torch.save(
+            self.record,
+            osp.join(runner.work_dir, f'probe_rank{self.record["rank"]}.pth'))
 
 
 @HOOKS.register_module()

@@ -86,6 +86,7 @@ def seg_options(data_root: str, teacher_ckpt: str,
 
 def cli(options: Dict[str, object]) -> List[str]:
     """``--cfg-options`` arguments (``key=value``) for ``options``."""
+
     def text(value):
         if isinstance(value, tuple):
             return '(' + ','.join(str(v) for v in value) + ')'

@@ -14,16 +14,14 @@ from torch import Tensor
 
 def _kl(teacher_logits: Tensor, student_logits: Tensor) -> Tensor:
     p_t = teacher_logits.softmax(0)
-    return (p_t * (teacher_logits.log_softmax(0) -
-                   student_logits.log_softmax(0))).sum()
+    return (
+        p_t *
+        (teacher_logits.log_softmax(0) - student_logits.log_softmax(0))).sum()
 
 
-def ldrld_loss_reference(student_logits: Tensor,
-                         teacher_logits: Tensor,
-                         alpha: float = 1.0,
-                         beta: float = 1.0,
-                         temperature: float = 4.0,
-                         topk: int = 7) -> Tensor:
+def ldrld_loss_reference(student_logits: Tensor, teacher_logits: Tensor,
+                         alpha: float = 1.0, beta: float = 1.0,
+                         temperature: float = 4.0, topk: int = 7) -> Tensor:
     """LDRLD with a Python loop over samples and over class pairs, each pair
     a separate two-class softmax. Same value as ``LDRLDLoss`` (without
     ``loss_weight``/logit standardisation) unless exactly tied student

@@ -42,9 +42,9 @@ def test_two_akd_runs_are_identical(tmp_path, monkeypatch, capsys):
     data = data_description('det', SIZE, 0)
 
     def step(name, path, work_dir, teacher_ckpt=None):
-        cfg = configure('det', path, root, str(tmp_path / work_dir), SIZE,
-                        0, teacher=teacher_ckpt is None and
-                        name == 'teacher', teacher_ckpt=teacher_ckpt)
+        cfg = configure('det', path, root, str(tmp_path / work_dir), SIZE, 0,
+                        teacher=teacher_ckpt is None and name == 'teacher',
+                        teacher_ckpt=teacher_ckpt)
         return train_step(name, cfg, [], METRIC, data)
 
     teacher = step('teacher', PRESET['teacher'], 'teacher')
@@ -60,8 +60,10 @@ def test_two_akd_runs_are_identical(tmp_path, monkeypatch, capsys):
     state_a = _state(first['checkpoint'])
     state_b = _state(second['checkpoint'])
     # the avatar generators were used and end in the same state
-    gens = [v['generator_state'] for k, v in state_a['distill'].items()
-            if k.endswith('_extra_state')]
+    gens = [
+        v['generator_state'] for k, v in state_a['distill'].items()
+        if k.endswith('_extra_state')
+    ]
     assert len(gens) == 5 and all(g is not None for g in gens)
     _assert_same(state_a, state_b)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from demo import bench_dense
+from demo import bench_dense, bench_report
 from demo.bench_dense import ABLATIONS, BENCH_PRESETS, run_bench
 
 
@@ -20,8 +20,7 @@ def _check_against_scipy(out: dict, task: str, seeds: int) -> None:
     for kind, per_metric in st['summary'].items():
         for name, key in preset['metrics']:
             # the numbers the runs produced, read back from their results
-            x = np.array([runs[kind][s]['metrics'][key]
-                          for s in range(seeds)])
+            x = np.array([runs[kind][s]['metrics'][key] for s in range(seeds)])
             assert per_metric[name]['n'] == seeds
             assert per_metric[name]['mean'] == pytest.approx(np.mean(x))
             assert per_metric[name]['std'] == pytest.approx(
@@ -31,10 +30,8 @@ def _check_against_scipy(out: dict, task: str, seeds: int) -> None:
         base = preset['pairs'][kind.split(':')[0]]
         assert pair['base'] == base
         for name, key in preset['metrics']:
-            a = np.array([runs[kind][s]['metrics'][key]
-                          for s in range(seeds)])
-            b = np.array([runs[base][s]['metrics'][key]
-                          for s in range(seeds)])
+            a = np.array([runs[kind][s]['metrics'][key] for s in range(seeds)])
+            b = np.array([runs[base][s]['metrics'][key] for s in range(seeds)])
             diff = pair['metrics'][name]
             np.testing.assert_allclose(diff['diffs'], a - b)
             assert diff['mean'] == pytest.approx(np.mean(a - b))
@@ -52,11 +49,11 @@ def test_paired_difference_matches_scipy():
     rng = np.random.default_rng(3)
     for n in (2, 3, 5, 10):
         a, b = rng.normal(size=n), rng.normal(size=n)
-        out = bench_dense.paired_difference(a, b)
+        out = bench_report.paired_difference(a, b)
         ci = stats.ttest_rel(a, b).confidence_interval(0.95)
         assert (out['low'], out['high']) == pytest.approx((ci.low, ci.high))
         assert out['std'] == pytest.approx(np.std(a - b, ddof=1))
-    single = bench_dense.paired_difference([1.], [0.5])
+    single = bench_report.paired_difference([1.], [0.5])
     assert single['mean'] == 0.5 and np.isnan(single['low'])
 
 
@@ -66,15 +63,15 @@ def test_bench_dense_minimal_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench_dense, 'ABLATIONS', ABLATIONS[:1])
     work_dir = str(tmp_path / 'bench')
     out = run_bench(work_dir=work_dir, data_root=str(tmp_path / 'data'),
-                    quick=True, seeds=dict(det=2, seg=2),
-                    tasks=('det', 'seg'), workers=1)
+                    quick=True, seeds=dict(det=2, seg=2), tasks=('det', 'seg'),
+                    workers=1)
     printed = capsys.readouterr().out
     assert '[bench] run 1/' in printed and 'eta' in printed
     # every run type of both tasks, the ablation at the chosen base
     assert out['ablation_base'] in ('akd-pkd', 'akd-cwd')
     variant = f'{out["ablation_base"]}:{ABLATIONS[0][0]}'
-    assert list(out['runs']['det']) == list(
-        BENCH_PRESETS['det']['runs']) + [variant]
+    assert list(
+        out['runs']['det']) == list(BENCH_PRESETS['det']['runs']) + [variant]
     assert list(out['runs']['seg']) == list(BENCH_PRESETS['seg']['runs'])
     for task in ('det', 'seg'):
         _check_against_scipy(out, task, 2)

@@ -13,8 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmkd.models.distillers.teacher import (_build_in_scope,
-                                            teacher_model_cfg)
+from mmkd.models.teacher.teacher import _build_in_scope, teacher_model_cfg
 from mmkd.registry import MODELS
 from mmkd.utils import load_config
 

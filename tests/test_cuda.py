@@ -13,10 +13,10 @@ import os
 
 import pytest
 import torch
+from dense_utils import config_path, load, save_untrained, shrink_det_cfg
 from mmengine.hooks import Hook
 from mmengine.registry import DefaultScope
 
-from dense_utils import config_path, load, save_untrained, shrink_det_cfg
 from mmkd.apis import build_runner, prepare_train_cfg
 from mmkd.registry import MODELS
 
@@ -53,8 +53,8 @@ def teacher_ckpt(tmp_path_factory):
                           init=True)
 
 
-def _runner(config, teacher_ckpt, data_root, work_dir, amp=False,
-            max_epochs=2, resume=None, **teacher_exec):
+def _runner(config, teacher_ckpt, data_root, work_dir, amp=False, max_epochs=2,
+            resume=None, **teacher_exec):
     cfg = load(config)
     cfg.model.teacher.checkpoint = teacher_ckpt
     if teacher_exec:
@@ -65,8 +65,8 @@ def _runner(config, teacher_ckpt, data_root, work_dir, amp=False,
                          batch_size=4, img_scale=(128, 128))
     cfg.randomness = dict(seed=0, deterministic=False)
     cfg.train_cfg.val_interval = 100  # no validation
-    return build_runner(prepare_train_cfg(cfg, work_dir=str(work_dir),
-                                          amp=amp, resume=resume))
+    return build_runner(
+        prepare_train_cfg(cfg, work_dir=str(work_dir), amp=amp, resume=resume))
 
 
 def _record_dtypes(model):
@@ -97,8 +97,9 @@ def test_toy_pair_trains_on_the_device(teacher_ckpt, coco_shapes_root,
     assert seen['teacher'][-1] == (HALF if amp else torch.float32)
     assert set(seen['loss']) == {(torch.float32, torch.float32)}
     if amp:
-        assert type(runner.optim_wrapper).__name__ == (
-            'CPUAmpOptimWrapper' if ON_CPU else 'AmpOptimWrapper')
+        assert type(
+            runner.optim_wrapper).__name__ == ('CPUAmpOptimWrapper' if ON_CPU
+                                               else 'AmpOptimWrapper')
 
 
 def test_fp32_teacher_under_amp(teacher_ckpt, coco_shapes_root, tmp_path):
@@ -119,15 +120,15 @@ def test_resume_continues_the_run(teacher_ckpt, coco_shapes_root, tmp_path,
     first = _runner(AKD, teacher_ckpt, coco_shapes_root, tmp_path / 'b', amp,
                     max_epochs=1)
     first.train()
-    resumed = _runner(AKD, teacher_ckpt, coco_shapes_root, tmp_path / 'b',
-                      amp, resume='auto')
+    resumed = _runner(AKD, teacher_ckpt, coco_shapes_root, tmp_path / 'b', amp,
+                      resume='auto')
     resumed.train()
     assert resumed.iter == whole.iter == 4
     want = whole.model.student.state_dict()
     for key, value in resumed.model.student.state_dict().items():
         if value.is_floating_point():
-            torch.testing.assert_close(value, want[key], rtol=1e-3,
-                                       atol=1e-4, msg=key)
+            torch.testing.assert_close(value, want[key], rtol=1e-3, atol=1e-4,
+                                       msg=key)
 
 
 # ---------------------------------------------------- teacher options
@@ -146,9 +147,9 @@ OPTION_TOLERANCE = [
 
 
 @pytest.mark.parametrize('tf32', [False, True], ids=['tf32-off', 'tf32-on'])
-@pytest.mark.parametrize('options,off,on', OPTION_TOLERANCE,
-                         ids=['default', 'channels-last', 'folded', 'fp16',
-                              'bf16'])
+@pytest.mark.parametrize(
+    'options,off,on', OPTION_TOLERANCE,
+    ids=['default', 'channels-last', 'folded', 'fp16', 'bf16'])
 def test_teacher_options_match_the_plain_fp32_teacher(teacher_ckpt, options,
                                                       off, on, tf32):
     if ON_CPU and options.get('precision') == 'fp16':
@@ -177,13 +178,14 @@ def test_teacher_options_match_the_plain_fp32_teacher(teacher_ckpt, options,
 
 def _neck(teacher_ckpt, inputs, **teacher_exec):
     with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(dict(
-            type='mmkd.SingleTeacherDistiller', student=load(RETINA_S).model,
-            teacher=dict(config=config_path(RETINA_T),
-                         checkpoint=teacher_ckpt),
-            teacher_exec=teacher_exec,
-            distill=dict(neck=dict(student='neck', teacher='neck',
-                                   loss=dict(type='mmkd.PKDLoss')))))
+        model = MODELS.build(
+            dict(
+                type='mmkd.SingleTeacherDistiller',
+                student=load(RETINA_S).model, teacher=dict(
+                    config=config_path(RETINA_T), checkpoint=teacher_ckpt),
+                teacher_exec=teacher_exec, distill=dict(
+                    neck=dict(student='neck', teacher='neck', loss=dict(
+                        type='mmkd.PKDLoss')))))
     model.to(inputs.device).eval()
     return model.teacher_outputs(inputs, None)['neck'][0]
 
@@ -192,16 +194,17 @@ def test_roi_entry_boundary_on_the_device(tmp_path, coco_shapes_root):
     """The teacher's RoIAlign, fed from the student, reads contiguous maps
     on the GPU too: identical networks give (close to) zero loss; the same
     teacher with the boundaries removed does not."""
-    from test_models.test_distillers.test_teacher_layout import (
-        _batches, _roi_entry, _saved, _twin)
+    from test_models.test_teacher.test_teacher_layout import (_batches,
+                                                              _roi_entry,
+                                                              _saved, _twin)
     cfg = load(FRCNN_S)
     ckpt, state = _saved(cfg.model, tmp_path / 'w.pth')
     model = _twin(cfg.model, state, ckpt, _roi_entry()).to(DEVICE)
     batches = _batches(load(FRCNN_S), coco_shapes_root, tmp_path, 1)
     data = model.data_preprocessor(batches[0], True)
     losses = model.loss(data['inputs'], data['data_samples'])
-    assert abs(losses[
-        'distill.roi_head.bbox_head.shared_fcs.1.loss'].item()) < 1e-8
+    assert abs(
+        losses['distill.roi_head.bbox_head.shared_fcs.1.loss'].item()) < 1e-8
 
 
 # ------------------------------------------------------ non-finite fp16
@@ -239,15 +242,17 @@ class _Watch(Hook):
 
 
 def _student_weights(runner):
-    return {k: v.detach().clone()
-            for k, v in runner.model.student.named_parameters()}
+    return {
+        k: v.detach().clone()
+        for k, v in runner.model.student.named_parameters()
+    }
 
 
 @fp16_only
 def test_fp16_scaler_skips_a_non_finite_step(teacher_ckpt, coco_shapes_root,
                                              tmp_path):
-    runner = _runner(PKD, teacher_ckpt, coco_shapes_root, tmp_path,
-                     amp=True, max_epochs=2)
+    runner = _runner(PKD, teacher_ckpt, coco_shapes_root, tmp_path, amp=True,
+                     max_epochs=2)
     # before the recorder's hook (which ends the teacher's forward)
     runner.model.teacher.neck.register_forward_hook(
         _NaNTeacherAt(runner, [1]), prepend=True)
@@ -258,21 +263,23 @@ def test_fp16_scaler_skips_a_non_finite_step(teacher_ckpt, coco_shapes_root,
     assert watch.scales[1] == watch.scales[0] / 2  # the scaler backed off
     for name, value in watch.weights['before'].items():  # nothing moved
         assert torch.equal(watch.weights['after'][name], value), name
-    assert all(torch.isfinite(p).all()
-               for p in runner.model.student.parameters())
+    assert all(
+        torch.isfinite(p).all() for p in runner.model.student.parameters())
 
 
 @fp16_only
-def test_fp16_persistent_non_finite_loss_stops(teacher_ckpt,
-                                               coco_shapes_root, tmp_path):
-    runner = _runner(PKD, teacher_ckpt, coco_shapes_root, tmp_path,
-                     amp=True, max_epochs=3)
+def test_fp16_persistent_non_finite_loss_stops(teacher_ckpt, coco_shapes_root,
+                                               tmp_path):
+    runner = _runner(PKD, teacher_ckpt, coco_shapes_root, tmp_path, amp=True,
+                     max_epochs=3)
     runner.model.teacher.neck.register_forward_hook(
         _NaNTeacherAt(runner, range(100)), prepend=True)
-    hook = [h for h in runner.hooks if type(h).__name__ ==
-            'NonFiniteLossHook'][0]
+    hook = [
+        h for h in runner.hooks if type(h).__name__ == 'NonFiniteLossHook'
+    ][0]
     hook.patience = 3
-    with pytest.raises(FloatingPointError, match='3 consecutive steps '
-                       'skipped by the fp16 loss scaler'):
+    with pytest.raises(
+            FloatingPointError, match='3 consecutive steps '
+            'skipped by the fp16 loss scaler'):
         runner.train()
     assert runner.iter == 2  # stopped in the third iteration

@@ -27,10 +27,13 @@ def _free_port() -> int:
 
 def _dist_train(config: str, work_dir: str, options: dict, cwd: str,
                 expect_failure: bool = False) -> str:
-    cmd = ['bash', repo_path('tools/dist_train.sh'), config, '2',
-           '--work-dir', work_dir, '--cfg-options'] + cli(options)
-    env = dict(PORT=str(_free_port()), PYTHONPATH=TESTS_DIR,
-               CUDA_VISIBLE_DEVICES='')
+    cmd = [
+        'bash',
+        repo_path('tools/dist_train.sh'), config, '2', '--work-dir', work_dir,
+        '--cfg-options'
+    ] + cli(options)
+    env = dict(
+        PORT=str(_free_port()), PYTHONPATH=TESTS_DIR, CUDA_VISIBLE_DEVICES='')
     if not expect_failure:
         return run(cmd, cwd, env=env)
     with pytest.raises(AssertionError) as err:
@@ -57,8 +60,11 @@ def dist_run(tmp_path_factory, coco_shapes_root, teacher):
     work_dir = str(root / 'work')
     options = det_options(coco_shapes_root, teacher, batch_size=BATCH)
     output = _dist_train(str(config), work_dir, options, str(root))
-    probes = [torch.load(osp.join(work_dir, f'probe_rank{r}.pth'),
-                         weights_only=False) for r in range(2)]
+    probes = [
+        torch.load(
+            osp.join(work_dir, f'probe_rank{r}.pth'), weights_only=False)
+        for r in range(2)
+    ]
     return dict(output=output, work_dir=work_dir, probes=probes,
                 options=options)
 
@@ -80,24 +86,26 @@ def test_ddp_on_cpu_without_device_ids(dist_run):
         # a distiller: the weight schedule may switch distillation off
         assert probe['find_unused_parameters'] is True
         # the connector is in DDP's module, with grad: DDP reduces it
-        connector = [n for n in probe['ddp_params']
-                     if n.startswith('distill_entries.')]
+        connector = [
+            n for n in probe['ddp_params'] if n.startswith('distill_entries.')
+        ]
         assert connector, 'no distillation parameter reaches DDP'
         assert all('teacher' not in n for n in probe['ddp_params'])
 
 
 def test_rank0_writes_one_plain_checkpoint(dist_run):
     work_dir = dist_run['work_dir']
-    assert sorted(osp.basename(p) for p in glob.glob(
-        osp.join(work_dir, '*.pth')) if 'probe' not in p) == ['epoch_1.pth']
+    assert sorted(
+        osp.basename(p) for p in glob.glob(osp.join(work_dir, '*.pth'))
+        if 'probe' not in p) == ['epoch_1.pth']
     ckpt = safe_torch_load(osp.join(work_dir, 'epoch_1.pth'))
     state = dist_run['probes'][0]['state']
     plain = {k for k in state if not k.startswith('distill_entries.')}
     assert set(ckpt['state_dict']) == plain
     assert set(ckpt[DISTILL_STATE_KEY]) == set(state) - plain
     for key in plain:
-        torch.testing.assert_close(ckpt['state_dict'][key], state[key],
-                                   rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(ckpt['state_dict'][key], state[key], rtol=0,
+                                   atol=0, msg=key)
 
 
 def test_student_and_connectors_identical_on_both_ranks(dist_run):
@@ -108,9 +116,11 @@ def test_student_and_connectors_identical_on_both_ranks(dist_run):
                                    atol=0, msg=name)
     # and they trained: the connector moved from its initial weights
     before = first['distill_before']
-    moved = [k for k, v in before.items() if v.is_floating_point() and
-             k.endswith('weight') and not torch.equal(
-                 v, first['state'][f'distill_entries.{k}'])]
+    moved = [
+        k for k, v in before.items()
+        if v.is_floating_point() and k.endswith('weight')
+        and not torch.equal(v, first['state'][f'distill_entries.{k}'])
+    ]
     assert moved
 
 
@@ -133,8 +143,10 @@ def _reference_biases(options: dict, work_dir: str, max_batches=None):
         LSHMedianBiasHook(**kwargs).before_train(runner)
     finally:
         torch.set_num_threads(threads)
-    return {n: m.proj_bias.clone() for n, m in runner.model.named_modules()
-            if isinstance(m, LSHLoss)}
+    return {
+        n: m.proj_bias.clone()
+        for n, m in runner.model.named_modules() if isinstance(m, LSHLoss)
+    }
 
 
 def test_lsh_bias_is_the_median_over_all_ranks_batches(dist_run, tmp_path):
@@ -160,9 +172,9 @@ def test_lsh_bias_is_the_median_over_all_ranks_batches(dist_run, tmp_path):
 def test_avatars_decorrelated_across_ranks(dist_run):
     from mmkd.models.losses import AvatarLoss
     first, second = dist_run['probes']
-    single = AvatarLoss(base=dict(type='mmkd.CWDLoss', tau=1.0),
-                        num_avatars=2, seed=0).make_avatars(
-                            torch.ones(1, 4, 3, 3))
+    single = AvatarLoss(
+        base=dict(type='mmkd.CWDLoss', tau=1.0), num_avatars=2,
+        seed=0).make_avatars(torch.ones(1, 4, 3, 3))
     # rank 0 draws the single-process stream, rank 1 its own
     torch.testing.assert_close(first['avatars'], single, rtol=0, atol=0)
     assert not torch.equal(first['avatars'], second['avatars'])
@@ -190,11 +202,12 @@ def test_bad_config_stops_both_ranks_with_one_message(tmp_path,
         "model = dict(distill={'bbox_head.cls_convs.1-bbox_head.cls_convs.2':"
         ' dict(connector=None)})\n')
     options = det_options(coco_shapes_root, teacher, batch_size=BATCH)
-    output = _dist_train(str(config), str(tmp_path / 'work'), options,
-                         str(tmp_path), expect_failure=True)
+    output = _dist_train(
+        str(config), str(tmp_path / 'work'), options, str(tmp_path),
+        expect_failure=True)
     # torchrun prefixes each process's lines with [rank<r>]:
-    errors = dict(re.findall(r'^\[rank(\d)\]: (ValueError: .*)$', output,
-                             re.M))
+    errors = dict(
+        re.findall(r'^\[rank(\d)\]: (ValueError: .*)$', output, re.M))
     assert sorted(errors) == ['0', '1'], output[-3000:]
     assert errors['0'] == errors['1']
     assert 'add connector=' in errors['0']
@@ -217,11 +230,12 @@ def test_non_finite_loss_on_one_rank_stops_both_ranks(tmp_path,
         "custom_hooks = _base_.custom_hooks + [dict(type='NaNOnRankHook')]\n")
     work_dir = tmp_path / 'work'
     options = det_options(coco_shapes_root, teacher, batch_size=BATCH)
-    output = _dist_train(str(config), str(work_dir), options, str(tmp_path),
-                         expect_failure=True)
+    output = _dist_train(
+        str(config), str(work_dir), options, str(tmp_path),
+        expect_failure=True)
     ended = time.time()
-    errors = dict(re.findall(r'^\[rank(\d)\]: (FloatingPointError: .*)$',
-                             output, re.M))
+    errors = dict(
+        re.findall(r'^\[rank(\d)\]: (FloatingPointError: .*)$', output, re.M))
     assert sorted(errors) == ['0', '1'], output[-3000:]
     assert errors['0'] == errors['1']
     assert 'non-finite distillation loss at iteration 2: rank 1: ' \

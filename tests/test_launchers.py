@@ -70,11 +70,13 @@ def mmdet_run(tmp_path_factory, coco_shapes_root, det_teacher):
     tools/train.py, from a directory outside the checkout."""
     cwd = tmp_path_factory.mktemp('mmdet_cwd')
     work_dir = str(cwd / 'work')
-    cmd = [python(), package_train_script('mmdet'), repo_path(PKD_DET),
-           '--work-dir', work_dir, '--cfg-options'
-           ] + cli(det_options(coco_shapes_root, det_teacher))
-    return dict(output=run(cmd, str(cwd)), work_dir=work_dir, cmd=cmd,
-                cwd=str(cwd))
+    cmd = [
+        python(),
+        package_train_script('mmdet'),
+        repo_path(PKD_DET), '--work-dir', work_dir, '--cfg-options'
+    ] + cli(det_options(coco_shapes_root, det_teacher))
+    return dict(
+        output=run(cmd, str(cwd)), work_dir=work_dir, cmd=cmd, cwd=str(cwd))
 
 
 def test_mmdet_train_py_runs_the_check_and_writes_a_plain_student(
@@ -104,8 +106,10 @@ def test_mmdet_train_py_resume_restores_the_connectors(mmdet_run):
     work_dir = mmdet_run['work_dir']
     # (the toy config keeps one checkpoint: epoch_1 goes when epoch_2 comes)
     first = safe_torch_load(osp.join(work_dir, 'epoch_1.pth'))
-    cmd = [c if not c.startswith('train_cfg.max_epochs=') else
-           'train_cfg.max_epochs=2' for c in mmdet_run['cmd']] + ['--resume']
+    cmd = [
+        c if not c.startswith('train_cfg.max_epochs=') else
+        'train_cfg.max_epochs=2' for c in mmdet_run['cmd']
+    ] + ['--resume']
     output = run(cmd, mmdet_run['cwd'])
     assert 'resumed epoch: 1' in output
     missing = re.findall(r'missing keys in source state_dict: (.*)', output)
@@ -122,9 +126,11 @@ def test_mmseg_train_py_runs_the_check_and_writes_a_plain_student(
     teacher = fresh_teacher_ckpt(SEG_TEACHER, str(tmp_path / 'teacher.pth'),
                                  seg=True)
     work_dir = str(tmp_path / 'work')
-    cmd = [python(), package_train_script('mmseg'), repo_path(CWD_SEG),
-           '--work-dir', work_dir, '--cfg-options'
-           ] + cli(seg_options(cityscapes_shapes_root, teacher))
+    cmd = [
+        python(),
+        package_train_script('mmseg'),
+        repo_path(CWD_SEG), '--work-dir', work_dir, '--cfg-options'
+    ] + cli(seg_options(cityscapes_shapes_root, teacher))
     _assert_wired(run(cmd, str(tmp_path)), 'decode_head.conv_seg')
     path = osp.join(work_dir, 'iter_2.pth')
     plain = init_model(repo_path(SEG_STUDENT), path, device='cpu')
@@ -135,27 +141,31 @@ def test_mmseg_train_py_runs_the_check_and_writes_a_plain_student(
     assert ckpt[DISTILL_STATE_KEY] == {}
     trained = _trained_distiller(CWD_SEG, ckpt, teacher).student
     trained.cfg = plain.cfg
-    image = sorted(glob.glob(osp.join(cityscapes_shapes_root, 'leftImg8bit',
-                                      'val', '*', '*.png')))[0]
+    image = sorted(
+        glob.glob(
+            osp.join(cityscapes_shapes_root, 'leftImg8bit', 'val', '*',
+                     '*.png')))[0]
     got, want = inference_model(plain, image), inference_model(trained, image)
     torch.testing.assert_close(got.seg_logits.data, want.seg_logits.data,
                                rtol=0, atol=0)
     assert torch.equal(got.pred_sem_seg.data, want.pred_sem_seg.data)
 
 
-@pytest.mark.skipif(shutil.which('mim') is None,
-                    reason='openmim is not installed (make setup installs '
-                    'openmim==0.3.9)')
+@pytest.mark.skipif(
+    shutil.which('mim') is None,
+    reason='openmim is not installed (make setup installs '
+    'openmim==0.3.9)')
 def test_mim_train_runs_the_check_and_writes_a_plain_student(
         tmp_path, coco_shapes_root, det_teacher):
     from mmdet.apis import init_detector
     work_dir = str(tmp_path / 'work')
-    cmd = ['mim', 'train', 'mmdet', repo_path(PKD_DET), '--work-dir',
-           work_dir, '--cfg-options'
-           ] + cli(det_options(coco_shapes_root, det_teacher))
+    cmd = [
+        'mim', 'train', 'mmdet',
+        repo_path(PKD_DET), '--work-dir', work_dir, '--cfg-options'
+    ] + cli(det_options(coco_shapes_root, det_teacher))
     output = run(cmd, str(tmp_path))
     assert 'mmdet/.mim/tools/train.py' in output  # mim chose mmdet's script
     _assert_wired(output, 'neck')
     path = osp.join(work_dir, 'epoch_1.pth')
-    _plain_checkpoint(path, init_detector(repo_path(DET_STUDENT), path,
-                                          device='cpu'))
+    _plain_checkpoint(
+        path, init_detector(repo_path(DET_STUDENT), path, device='cpu'))

@@ -48,8 +48,8 @@ def installed(tmp_path_factory):
     root = tmp_path_factory.mktemp('pip_install')
     # the checkout's files (tracked and new, not ignored): a clean copy
     listed = subprocess.run(
-        ['git', 'ls-files', '-co', '--exclude-standard', '-z'],
-        cwd=REPO_ROOT, check=True, stdout=subprocess.PIPE).stdout
+        ['git', 'ls-files', '-co', '--exclude-standard', '-z'], cwd=REPO_ROOT,
+        check=True, stdout=subprocess.PIPE).stdout
     src = root / 'src'
     for rel in filter(None, listed.decode().split('\0')):
         if osp.isfile(osp.join(REPO_ROOT, rel)):
@@ -61,17 +61,21 @@ def installed(tmp_path_factory):
     py = str(env_dir / 'bin' / 'python')
     # pip of the running interpreter installs into the venv (--prefix);
     # --ignore-installed: never uninstall the mmkd of the running Python
-    run([sys.executable, '-m', 'pip', 'install', '--no-deps',
-         '--ignore-installed',
-         '--no-build-isolation', '--disable-pip-version-check', '-q',
-         '--prefix', str(env_dir), str(src)], str(root), timeout=600)
+    run([
+        sys.executable, '-m', 'pip', 'install', '--no-deps',
+        '--ignore-installed', '--no-build-isolation',
+        '--disable-pip-version-check', '-q', '--prefix',
+        str(env_dir),
+        str(src)
+    ], str(root), timeout=600)
     return dict(root=root, python=py, src=src)
 
 
 def test_pip_install_ships_configs_tools_and_model_index(installed):
-    out = run([installed['python'], '-c',
-               'import os, mmkd; print(os.path.dirname(mmkd.__file__))'],
-              str(installed['root']))
+    out = run([
+        installed['python'], '-c',
+        'import os, mmkd; print(os.path.dirname(mmkd.__file__))'
+    ], str(installed['root']))
     package = out.strip().splitlines()[-1]
     assert package.startswith(str(installed['root'] / 'venv')), package
     mim = osp.join(package, '.mim')
@@ -82,10 +86,9 @@ def test_pip_install_ships_configs_tools_and_model_index(installed):
     assert osp.isfile(osp.join(mim, 'model-index.yml'))
 
 
-def test_mmkd_config_names_resolve_outside_the_checkout(installed,
-                                                        tmp_path):
+def test_mmkd_config_names_resolve_outside_the_checkout(installed, tmp_path):
     (tmp_path / 'user_config.py').write_text(
         f"_base_ = ['mmkd::{CONFIG}']\ntrain_cfg = dict(max_epochs=3)\n")
-    out = run([installed['python'], '-c', CHECK.format(config=CONFIG)],
-              str(tmp_path))
+    out = run([installed['python'], '-c',
+               CHECK.format(config=CONFIG)], str(tmp_path))
     assert 'CONFIG-OK' in out

@@ -5,7 +5,6 @@ import copy
 
 import pytest
 import torch
-
 from dense_utils import load, seg_size, shrink_det_cfg, shrink_seg_cfg, train
 
 
@@ -21,8 +20,8 @@ def test_mmcv_ops_import():
 
 def test_retinanet_toy_trains_and_evaluates(coco_shapes_root, tmp_path):
     cfg = shrink_det_cfg(
-        load('configs/toy/retinanet_r18-w32_shapes-coco.py'),
-        coco_shapes_root, str(tmp_path))
+        load('configs/toy/retinanet_r18-w32_shapes-coco.py'), coco_shapes_root,
+        str(tmp_path))
     runner = train(cfg)
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert 0 < loss < float('inf')
@@ -46,16 +45,16 @@ def test_pspnet_toy_trains_and_evaluates(cityscapes_shapes_root, tmp_path):
 
 
 @pytest.mark.parametrize('workers', [0, 1], ids=['main-process', 'worker'])
-def test_resume_at_epoch_boundary_matches_uninterrupted(coco_shapes_root,
-                                                        tmp_path, workers):
+def test_resume_at_epoch_boundary_matches_uninterrupted(
+        coco_shapes_root, tmp_path, workers):
     """Stop after epoch 1 and resume: the weights after epoch 2 are exactly
     those of an uninterrupted 2-epoch run (same seed, deterministic CPU),
     with random flips on: drawn in the main process (num_workers=0, whose
     random states the checkpoint carries) or in one persistent data-loader
     worker (reseeded per epoch from the seed)."""
     base = shrink_det_cfg(
-        load('configs/toy/retinanet_r18-w32_shapes-coco.py'),
-        coco_shapes_root, str(tmp_path / 'full'), max_epochs=2)
+        load('configs/toy/retinanet_r18-w32_shapes-coco.py'), coco_shapes_root,
+        str(tmp_path / 'full'), max_epochs=2)
     assert any(t['type'] == 'RandomFlip'
                for t in base.train_dataloader.dataset.pipeline)
     base.train_dataloader.num_workers = workers

@@ -127,8 +127,8 @@ def teacher_job(job):
     _quiet(cfg, seed)
     trained = not osp.isfile(ckpt)
     if trained:
-        cfg.default_hooks.checkpoint = dict(
-            type='CheckpointHook', interval=-1, save_last=True)
+        cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
+                                            save_last=True)
         acc = _train(cfg, osp.dirname(ckpt))
         if not osp.isfile(ckpt):
             raise RuntimeError(f'the teacher run did not write {ckpt}')
@@ -154,8 +154,8 @@ def student_job(job):
         _set_epochs(cfg, epochs)
     if method != 'student':
         cfg.model.teacher.checkpoint = teacher_ckpt
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=-1, save_last=False)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
+                                        save_last=False)
     acc = _train(cfg, work_dir)
     if not keep:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -178,8 +178,7 @@ def format_table(results, methods, seeds: int, teacher) -> str:
     base_mean = mean_std([r['acc'] for r in base])[0] if base else None
     lines = [
         '| model | top-1 (%) | vs. student alone | time per run, wall / '
-        'CPU (s) |',
-        '|---|---|---|---|',
+        'CPU (s) |', '|---|---|---|---|',
         f'| teacher (convnet-l, 421,738 params) | {teacher["acc"]:.2f} | - '
         f'| {teacher["seconds"]:.0f} / {teacher["cpu"]:.0f}'
         f'{"" if teacher["trained"] else " (eval only)"} |'
@@ -207,9 +206,10 @@ def format_table(results, methods, seeds: int, teacher) -> str:
 
 
 def _report(res, done: int, total: int) -> None:
-    print(f'[{done}/{total}] {res["method"]} seed {res["seed"]}: top-1 '
-          f'{res["acc"]:.2f} ({res["seconds"]:.1f} s wall, {res["cpu"]:.1f} s '
-          'CPU)', flush=True)
+    print(
+        f'[{done}/{total}] {res["method"]} seed {res["seed"]}: top-1 '
+        f'{res["acc"]:.2f} ({res["seconds"]:.1f} s wall, {res["cpu"]:.1f} s '
+        'CPU)', flush=True)
 
 
 def main(argv=None):
@@ -231,15 +231,18 @@ def main(argv=None):
     ctx = mp.get_context('fork')
     with ctx.Pool(args.workers, initializer=_init_worker) as pool:
         teacher_async = pool.apply_async(teacher_job, ((teacher_ckpt, 0), ))
-        alone = [pool.apply_async(student_job, (job(m, s), ))
-                 for m in students for s in seeds]
+        alone = [
+            pool.apply_async(student_job, (job(m, s), )) for m in students
+            for s in seeds
+        ]
         teacher = teacher_async.get()
         results.append(teacher)
-        print(f'[1/{total}] teacher '
-              f'{"trained" if teacher["trained"] else "found"} '
-              f'({teacher_ckpt}): top-1 {teacher["acc"]:.2f} '
-              f'({teacher["seconds"]:.1f} s wall, {teacher["cpu"]:.1f} s CPU)',
-              flush=True)
+        print(
+            f'[1/{total}] teacher '
+            f'{"trained" if teacher["trained"] else "found"} '
+            f'({teacher_ckpt}): top-1 {teacher["acc"]:.2f} '
+            f'({teacher["seconds"]:.1f} s wall, {teacher["cpu"]:.1f} s CPU)',
+            flush=True)
         jobs = [job(m, s) for s in seeds for m in distilled]
         for res in pool.imap_unordered(student_job, jobs):
             results.append(res)

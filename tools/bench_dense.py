@@ -17,15 +17,14 @@ import sys
 # the repository root first: its demo/ package
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-from demo.bench_dense import BENCH_PRESETS, run_bench  # noqa: E402
+from demo.bench_dense import BENCH_PRESETS, run_bench
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--work-dir',
-                        default=osp.join('work_dirs', 'bench_dense'))
-    parser.add_argument('--data-root', default=osp.join('data',
-                                                        'bench_dense'))
+    parser.add_argument('--work-dir', default=osp.join('work_dirs',
+                                                       'bench_dense'))
+    parser.add_argument('--data-root', default=osp.join('data', 'bench_dense'))
     parser.add_argument('--quick', action='store_true',
                         help='minimal sizes (a smoke test of the pipeline)')
     parser.add_argument('--det-seeds', type=int,
@@ -36,7 +35,8 @@ def parse_args(argv=None):
                         choices=sorted(BENCH_PRESETS))
     parser.add_argument('--no-ablation', action='store_true')
     parser.add_argument('--workers', type=int,
-                        default=min(2, os.cpu_count() or 1),
+                        default=min(2,
+                                    os.cpu_count() or 1),
                         help='parallel runs (one torch thread each)')
     args = parser.parse_args(argv)
     for name in ('det_seeds', 'seg_seeds', 'workers'):
@@ -48,8 +48,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     run_bench(work_dir=args.work_dir, data_root=args.data_root,
-              quick=args.quick,
-              seeds=dict(det=args.det_seeds, seg=args.seg_seeds),
+              quick=args.quick, seeds=dict(det=args.det_seeds,
+                                           seg=args.seg_seeds),
               tasks=args.tasks, ablation=not args.no_ablation,
               workers=args.workers)
 

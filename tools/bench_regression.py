@@ -30,24 +30,33 @@ import uuid
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
 
-import mmkd  # noqa: E402,F401  (registries, safe checkpoint loading)
+import mmkd  # noqa: F401  (registries, safe checkpoint loading)
 
 CONFIG_DIR = osp.join(ROOT, 'configs', 'datafree_regression')
 DATASETS = ('compactiv', 'cpusmall', 'mv')
 STRATEGIES = ('gaussian', 'generator-adecr', 'direct-adecr', 'generator-a1',
               'direct-a1')
-HEADERS = dict(teacher='teacher', gaussian='gaussian',
-               **{'generator-adecr': 'generator a->0',
-                  'direct-adecr': 'direct a->0',
-                  'generator-a1': 'generator a=1', 'direct-a1': 'direct a=1'})
+HEADERS = dict(
+    teacher='teacher', gaussian='gaussian', **{
+        'generator-adecr': 'generator a->0',
+        'direct-adecr': 'direct a->0',
+        'generator-a1': 'generator a=1',
+        'direct-a1': 'direct a=1'
+    })
 # METHODS.md section 5: published test RMSE (student 50 hidden, 10 seeds).
 PUBLISHED = {
-    'compactiv': dict(zip(('teacher', ) + STRATEGIES,
-                          (.1450, .1554, .1551, .1514, .1837, .1531))),
-    'cpusmall': dict(zip(('teacher', ) + STRATEGIES,
-                         (.1663, .1760, .1744, .1737, .1842, .1737))),
-    'mv': dict(zip(('teacher', ) + STRATEGIES,
-                   (.0227, .0237, .0235, .0235, .0441, .0271))),
+    'compactiv':
+    dict(
+        zip(('teacher', ) + STRATEGIES,
+            (.1450, .1554, .1551, .1514, .1837, .1531))),
+    'cpusmall':
+    dict(
+        zip(('teacher', ) + STRATEGIES,
+            (.1663, .1760, .1744, .1737, .1842, .1737))),
+    'mv':
+    dict(
+        zip(('teacher', ) + STRATEGIES,
+            (.0227, .0237, .0235, .0235, .0441, .0271))),
 }
 
 
@@ -68,8 +77,8 @@ def parse_args(argv=None):
                         choices=DATASETS)
     parser.add_argument('--strategies', nargs='+', default=list(STRATEGIES),
                         choices=STRATEGIES)
-    parser.add_argument('--work-dir',
-                        default=osp.join('work_dirs', 'bench_regression'))
+    parser.add_argument('--work-dir', default=osp.join('work_dirs',
+                                                       'bench_regression'))
     parser.add_argument('--keep', action='store_true',
                         help='keep the students\' work dirs')
     args = parser.parse_args(argv)
@@ -119,8 +128,7 @@ def train_teacher(job):
     from mmengine.config import Config
     dataset, seed, epochs, work_dir = job
     start = time.perf_counter()
-    cfg = Config.fromfile(
-        osp.join(CONFIG_DIR, f'teacher_mlp500_{dataset}.py'))
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, f'teacher_mlp500_{dataset}.py'))
     _set_split_seed(cfg, seed)
     _quiet(cfg, work_dir, seed)
     if epochs is not None:
@@ -152,8 +160,9 @@ def train_student(job):
     cfg.train_cfg.val_interval = val_interval
     cfg.default_hooks.checkpoint.save_last = False
     if not keep:
-        cfg.custom_hooks = [dict(h, save_filename=None)
-                            for h in cfg.custom_hooks]
+        cfg.custom_hooks = [
+            dict(h, save_filename=None) for h in cfg.custom_hooks
+        ]
     rmse = _run(cfg)
     if not keep:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -177,8 +186,10 @@ def format_table(results, datasets, methods, seeds: int) -> str:
     for ds in datasets:
         cells = []
         for method in methods:
-            values = [r['rmse'] for r in results
-                      if r['dataset'] == ds and r['method'] == method]
+            values = [
+                r['rmse'] for r in results
+                if r['dataset'] == ds and r['method'] == method
+            ]
             if not values:
                 cells.append('-')
                 continue
@@ -197,9 +208,10 @@ def _run_jobs(pool, func, jobs, label):
     results = []
     for res in pool.imap_unordered(func, jobs):
         results.append(res)
-        print(f'[{label} {len(results)}/{len(jobs)}] {res["dataset"]} '
-              f'{res["method"]} seed {res["seed"]}: rmse {res["rmse"]:.4f} '
-              f'({res["seconds"]:.1f} s)', flush=True)
+        print(
+            f'[{label} {len(results)}/{len(jobs)}] {res["dataset"]} '
+            f'{res["method"]} seed {res["seed"]}: rmse {res["rmse"]:.4f} '
+            f'({res["seconds"]:.1f} s)', flush=True)
     return results
 
 
@@ -229,11 +241,12 @@ def main(argv=None):
     wall = time.perf_counter() - wall
     methods = ['teacher'] + list(args.strategies)
     print()
-    print(format_table(teachers + students, args.datasets, methods,
-                       args.seeds))
-    per_student = {st: _mean_std([r['seconds'] for r in students
-                                  if r['method'] == st])[0]
-                   for st in args.strategies}
+    print(
+        format_table(teachers + students, args.datasets, methods, args.seeds))
+    per_student = {
+        st: _mean_std([r['seconds'] for r in students if r['method'] == st])[0]
+        for st in args.strategies
+    }
     print(f'\nstudent epochs: {args.epochs or 2000}, hidden '
           f'{args.hidden}, val every {args.val_interval} epoch(s), '
           f'{args.workers} worker(s)')

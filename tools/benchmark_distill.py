@@ -1,6 +1,9 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Time and memory of a distillation config, part by part.
 
+(One file over 400 lines on purpose: a stand-alone command whose parts --
+inputs, the timed parts, the report -- serve only it.)
+
     python tools/benchmark_distill.py CONFIG [--iters 10]
         [--warmup 3] [--batch-size 2] [--img-size H W [H W ...]]
         [--device cpu|cuda[:N]] [--amp fp16|bf16] [--threads T]
@@ -62,14 +65,14 @@ from typing import Callable, Dict, List, Tuple
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.optim import build_optim_wrapper  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
+import torch
+from mmengine.config import DictAction
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
 
-import mmkd  # noqa: E402,F401
-from mmkd.registry import MODELS  # noqa: E402
-from mmkd.utils import load_config  # noqa: E402
+import mmkd  # noqa: F401
+from mmkd.registry import MODELS
+from mmkd.utils import load_config
 
 MiB = 2**20
 AMP_DTYPES = {'fp16': 'float16', 'bf16': 'bfloat16'}
@@ -81,31 +84,37 @@ def parse_args():
     parser.add_argument('--iters', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--batch-size', type=int, default=2)
-    parser.add_argument('--img-size', type=int, nargs='+', default=None,
-                        metavar='H W',
-                        help='input size; several pairs (H W H W ...): the '
-                        'iterations take them in turn, as batches of '
-                        'changing sizes do')
-    parser.add_argument('--device', default='cpu',
-                        help='cpu, cuda or cuda:N (timings synchronise, and '
-                        'memory is read on, this device)')
-    parser.add_argument('--amp', choices=('fp16', 'bf16'), default=None,
-                        help='mixed precision as --amp trains: the train '
-                        'steps with AmpOptimWrapper(dtype), the teacher in '
-                        'the same autocast')
-    parser.add_argument('--avatars', type=int, nargs='*', default=None,
-                        help='AKD: compare these numbers of avatars with '
-                        'the base losses alone')
-    parser.add_argument('--chunk-size', type=int, nargs='+', default=None,
-                        help='AKD: chunk_size of every AvatarLoss (several: '
-                        'one variant per N and chunk size)')
-    parser.add_argument('--teacher-options', action='store_true',
-                        help='compare the teacher execution options '
-                        '(memory format, autocast) side by side')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, e.g. '
-                        'model.teacher.config=mmdet::retinanet/'
-                        'retinanet_r50_fpn_1x_coco.py')
+    parser.add_argument(
+        '--img-size', type=int, nargs='+', default=None, metavar='H W',
+        help='input size; several pairs (H W H W ...): the '
+        'iterations take them in turn, as batches of '
+        'changing sizes do')
+    parser.add_argument(
+        '--device', default='cpu',
+        help='cpu, cuda or cuda:N (timings synchronise, and '
+        'memory is read on, this device)')
+    parser.add_argument(
+        '--amp', choices=('fp16', 'bf16'), default=None,
+        help='mixed precision as --amp trains: the train '
+        'steps with AmpOptimWrapper(dtype), the teacher in '
+        'the same autocast')
+    parser.add_argument(
+        '--avatars', type=int, nargs='*', default=None,
+        help='AKD: compare these numbers of avatars with '
+        'the base losses alone')
+    parser.add_argument(
+        '--chunk-size', type=int, nargs='+', default=None,
+        help='AKD: chunk_size of every AvatarLoss (several: '
+        'one variant per N and chunk size)')
+    parser.add_argument(
+        '--teacher-options', action='store_true',
+        help='compare the teacher execution options '
+        '(memory format, autocast) side by side')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, e.g. '
+        'model.teacher.config=mmdet::retinanet/'
+        'retinanet_r50_fpn_1x_coco.py')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
                         help='time the wall clock or the process CPU time')
@@ -129,20 +138,23 @@ def fake_batch(task: str, batch_size: int, img_size, num_classes: int,
                generator: torch.Generator):
     """A raw (un-preprocessed) batch with random images and ground truth."""
     h, w = img_size
-    inputs = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8,
-                            generator=generator) for _ in range(batch_size)]
+    inputs = [
+        torch.randint(0, 256, (3, h, w), dtype=torch.uint8,
+                      generator=generator) for _ in range(batch_size)
+    ]
     samples = []
     for _ in range(batch_size):
-        meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                    scale_factor=(1., 1.), batch_input_shape=(h, w))
+        meta = dict(
+            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+            scale_factor=(1., 1.), batch_input_shape=(h, w))
         if task == 'det':
             from mmdet.structures import DetDataSample
             from mmengine.structures import InstanceData
             n = 4
             xy = torch.rand(n, 2, generator=generator) * torch.tensor(
                 [w * 0.6, h * 0.6])
-            wh = (0.1 + 0.3 * torch.rand(n, 2, generator=generator)
-                  ) * torch.tensor([w, h])
+            wh = (0.1 + 0.3 *
+                  torch.rand(n, 2, generator=generator)) * torch.tensor([w, h])
             inst = InstanceData(
                 bboxes=torch.cat([xy, xy + wh], 1),
                 labels=torch.randint(0, num_classes, (n, ),
@@ -153,8 +165,9 @@ def fake_batch(task: str, batch_size: int, img_size, num_classes: int,
             from mmengine.structures import PixelData
             from mmseg.structures import SegDataSample
             sample = SegDataSample(metainfo=meta)
-            sample.gt_sem_seg = PixelData(data=torch.randint(
-                0, num_classes, (1, h, w), generator=generator))
+            sample.gt_sem_seg = PixelData(
+                data=torch.randint(0, num_classes, (1, h,
+                                                    w), generator=generator))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -230,9 +243,9 @@ def prepare(cfg, args, batches) -> dict:
         wrapper = 'AmpOptimWrapper' if args.device.startswith('cuda') \
             else 'mmkd.CPUAmpOptimWrapper'
         optim.update(type=wrapper, dtype=AMP_DTYPES[args.amp])
-    return dict(model=model, amp=args.amp, device=args.device,
-                batches=[(d['inputs'], d['data_samples']) for d in data],
-                student_optim=build_optim_wrapper(model.student, optim),
+    return dict(model=model, amp=args.amp, device=args.device, batches=[
+        (d['inputs'], d['data_samples']) for d in data
+    ], student_optim=build_optim_wrapper(model.student, optim),
                 distill_optim=build_optim_wrapper(model, optim))
 
 
@@ -347,13 +360,13 @@ def step_peak(fn: Callable, device: str) -> float:
     return (torch.cuda.max_memory_allocated(device) - start) / MiB
 
 
-def measure(fns: Dict[str, Callable],
-            args) -> Dict[str, Tuple[float, float]]:
+def measure(fns: Dict[str, Callable], args) -> Dict[str, Tuple[float, float]]:
     """``{name: (median seconds, peak MiB)}`` of each function."""
-    times = median_times(fns, args.iters, args.warmup, args.device,
-                         args.clock)
-    return {name: (times[name], step_peak(fn, args.device))
-            for name, fn in fns.items()}
+    times = median_times(fns, args.iters, args.warmup, args.device, args.clock)
+    return {
+        name: (times[name], step_peak(fn, args.device))
+        for name, fn in fns.items()
+    }
 
 
 # ---------------------------------------------------------------- reports
@@ -364,11 +377,11 @@ TEACHER_OPTIONS = [
     ('default (auto: channels_last, BN folded, prepacked, fp32)', dict()),
     ('default + compiled backbone', dict(compile=True)),
     ('channels_last, BN folded, not prepacked', dict(prepack=False)),
-    ('channels_last, BN as is, not prepacked', dict(
-        PLAIN_TEACHER, memory_format='channels_last')),
+    ('channels_last, BN as is, not prepacked',
+     dict(PLAIN_TEACHER, memory_format='channels_last')),
     ('contiguous, BN folded', dict(PLAIN_TEACHER, fold_batchnorm=True)),
-    ('contiguous, BN as is, bf16 autocast', dict(
-        PLAIN_TEACHER, precision='bf16')),
+    ('contiguous, BN as is, bf16 autocast',
+     dict(PLAIN_TEACHER, precision='bf16')),
     ('channels_last, BN folded, bf16 autocast', dict(precision='bf16')),
 ]
 # under --amp: the default follows the run's autocast; fp32 keeps fp32
@@ -376,8 +389,8 @@ AMP_TEACHER_OPTIONS = [
     ('plain fp32 (contiguous, BN as is)', PLAIN_TEACHER),
     ("default (precision 'auto': the run's autocast)", dict()),
     ("default with precision 'fp32'", dict(precision='fp32')),
-    ("contiguous, BN as is, precision 'auto'", dict(
-        PLAIN_TEACHER, precision='auto')),
+    ("contiguous, BN as is, precision 'auto'",
+     dict(PLAIN_TEACHER, precision='auto')),
 ]
 
 
@@ -417,32 +430,36 @@ def report_teacher_options(cfg, args, batches) -> None:
                    if 'not prepacked' not in label]
     own = cfg.model.get('teacher_exec')
     if own:  # the config's own options, as a training run uses them
-        options.insert(1, (f'the config\'s teacher_exec {dict(own)}',
-                           dict(own)))
-    fns = {label: teacher_forward(prepare(with_teacher_exec(cfg, **opts),
-                                          args, batches))
-           for label, opts in options}
+        options.insert(1,
+                       (f'the config\'s teacher_exec {dict(own)}', dict(own)))
+    fns = {
+        label:
+        teacher_forward(
+            prepare(with_teacher_exec(cfg, **opts), args, batches))
+        for label, opts in options
+    }
     rows = measure(fns, args)
     ref_sec, _ = rows[options[0][0]]
-    print_table(['teacher partial forward', 'ms/iter', 'speed-up',
-                 'step peak (MiB)'],
-                [[label, f'{sec * 1e3:.1f}', f'{ref_sec / sec:.3f} x',
-                  f'{peak:.1f}'] for label, (sec, peak) in rows.items()])
+    print_table(
+        ['teacher partial forward', 'ms/iter', 'speed-up', 'step peak (MiB)'],
+        [[label, f'{sec * 1e3:.1f}', f'{ref_sec / sec:.3f} x', f'{peak:.1f}']
+         for label, (sec, peak) in rows.items()])
 
 
-def report_variants(variants: List[Tuple[str, object]], args,
-                    batches) -> None:
+def report_variants(variants: List[Tuple[str, object]], args, batches) -> None:
     """The distillation step of each (label, config), the first being the
     reference the ratios are taken to."""
-    fns = {label: distill_step(prepare(cfg, args, batches))
-           for label, cfg in variants}
+    fns = {
+        label: distill_step(prepare(cfg, args, batches))
+        for label, cfg in variants
+    }
     rows = measure(fns, args)
     ref_sec, ref_peak = rows[variants[0][0]]
-    print_table(['distill step', 'ms/iter', 'x base', 'step peak (MiB)',
-                 'x base'],
-                [[label, f'{sec * 1e3:.1f}', f'{sec / ref_sec:.3f}',
-                  f'{peak:.1f}', f'{peak / ref_peak:.3f}']
-                 for label, (sec, peak) in rows.items()])
+    print_table(
+        ['distill step', 'ms/iter', 'x base', 'step peak (MiB)', 'x base'], [[
+            label, f'{sec * 1e3:.1f}', f'{sec / ref_sec:.3f}', f'{peak:.1f}',
+            f'{peak / ref_peak:.3f}'
+        ] for label, (sec, peak) in rows.items()])
 
 
 def describe_device(device: str) -> str:
@@ -466,8 +483,10 @@ def main():
     img_size = img_sizes[0] if len(img_sizes) == 1 else ' / '.join(
         map(str, img_sizes))
     gen = torch.Generator().manual_seed(0)
-    batches = [fake_batch(task, args.batch_size, size, num_classes, gen)
-               for size in img_sizes]
+    batches = [
+        fake_batch(task, args.batch_size, size, num_classes, gen)
+        for size in img_sizes
+    ]
     amp = f', amp {args.amp}' if args.amp else ''
     print(f'config: {args.config}\ndevice: {describe_device(args.device)}'
           f'{amp}, threads: '
@@ -483,8 +502,8 @@ def main():
     variants = [('base loss, no avatars', base_only(cfg))]
     for num in args.avatars:
         for chunk in args.chunk_size or [None]:
-            label = f'AKD, N = {num}' + (
-                '' if chunk is None else f', chunk_size {chunk}')
+            label = f'AKD, N = {num}' + ('' if chunk is None else
+                                         f', chunk_size {chunk}')
             variants.append((label, with_avatars(cfg, num, chunk)))
     report_variants(variants, args, batches)
 

@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'tests'))
 
-from mmkd.models.losses import (DKDLoss, KDLoss, LDRLDLoss,  # noqa: E402
-                                RLDLoss)
-from ldrld_reference import ldrld_loss_reference  # noqa: E402
+from ldrld_reference import ldrld_loss_reference
+
+from mmkd.models.losses import DKDLoss, KDLoss, LDRLDLoss, RLDLoss
 
 
 def time_fwd_bwd(fn, student, teacher, labels, repeats: int,
@@ -60,10 +60,9 @@ def main() -> None:
     ldrld = LDRLDLoss()
     losses = [('KD', KDLoss()), ('DKD', DKDLoss()), ('RLD', RLDLoss()),
               ('LDRLD (d=7)', ldrld)]
-    reference = ('LDRLD naive loop (reference)',
-                 lambda zs, zt, y: ldrld_loss_reference(
-                     zs, zt, ldrld.alpha, ldrld.beta, ldrld.temperature,
-                     ldrld.topk))
+    reference = (
+        'LDRLD naive loop (reference)', lambda zs, zt, y: ldrld_loss_reference(
+            zs, zt, ldrld.alpha, ldrld.beta, ldrld.temperature, ldrld.topk))
 
     gen = torch.Generator().manual_seed(0)
     data = {}

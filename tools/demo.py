@@ -23,17 +23,17 @@ import sys
 # the repository root first: its demo/ package, not this script
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import DictAction
 
-from demo.pipeline import DEMO_PRESETS, run_demo  # noqa: E402
+from demo.pipeline import DEMO_PRESETS, run_demo
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--task', choices=sorted(DEMO_PRESETS), default='det')
-    parser.add_argument('--work-dir', default=None,
-                        help='default: work_dirs/demo (det), '
-                        'work_dirs/demo-seg (seg)')
+    parser.add_argument(
+        '--work-dir', default=None, help='default: work_dirs/demo (det), '
+        'work_dirs/demo-seg (seg)')
     parser.add_argument('--data-root', default=None)
     parser.add_argument('--quick', action='store_true',
                         help='minimal sizes (a smoke test of the pipeline)')

@@ -50,9 +50,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--parts', default=','.join(PARTS),
                         help=f'comma-separated subset of {",".join(PARTS)}')
-    parser.add_argument('--out', default='work_dirs/gpu_check',
-                        help='folder for the report, the data set and the '
-                        'runs')
+    parser.add_argument(
+        '--out', default='work_dirs/gpu_check',
+        help='folder for the report, the data set and the '
+        'runs')
     parser.add_argument('--iters', type=int, default=10,
                         help='timed iterations per benchmark (median)')
     parser.add_argument('--dry-run', action='store_true',
@@ -73,8 +74,10 @@ def parse_args(argv=None):
 
 def bench_steps(iters: int) -> List[Step]:
     tool = [sys.executable, 'tools/benchmark_distill.py']
-    common = ['--device', 'cuda', '--batch-size', '2', '--iters',
-              str(iters), '--warmup', '3']
+    common = [
+        '--device', 'cuda', '--batch-size', '2', '--iters',
+        str(iters), '--warmup', '3'
+    ]
     retina = [RETINANET, '--img-size', '800', '1216'] + common
     psp = [PSPNET, '--img-size', '512', '1024'] + common
     return [
@@ -92,9 +95,10 @@ def bench_steps(iters: int) -> List[Step]:
 
 
 def test_steps() -> List[Step]:
-    return [('the cuda tests',
-             [sys.executable, '-m', 'pytest', 'tests/test_cuda.py', '-m',
-              'cuda', '-q', '-p', 'no:cacheprovider', '-rs'], 240)]
+    return [('the cuda tests', [
+        sys.executable, '-m', 'pytest', 'tests/test_cuda.py', '-m', 'cuda',
+        '-q', '-p', 'no:cacheprovider', '-rs'
+    ], 240)]
 
 
 def dist_steps(out: str) -> List[Step]:
@@ -104,16 +108,19 @@ def dist_steps(out: str) -> List[Step]:
         f'train_dataloader.dataset.data_root={data}',
         f'val_dataloader.dataset.data_root={data}',
         f'val_evaluator.ann_file={data}annotations/instances_val.json',
-        'train_dataloader.batch_size=4', 'train_cfg.max_epochs=1',
+        'train_dataloader.batch_size=4',
+        'train_cfg.max_epochs=1',
         'default_hooks.logger.interval=1',
     ]
     return [
-        ('the synthetic shapes set',
-         [sys.executable, 'tools/misc/make_shapes.py', 'coco', data,
-          '--num-train', '16', '--num-val', '8'], 60),
-        ('tools/dist_train.sh, 1 GPU, NCCL',
-         ['bash', 'tools/dist_train.sh', TOY_PAIR, '1', '--work-dir',
-          osp.join(out, 'dist'), '--cfg-options'] + options, 180),
+        ('the synthetic shapes set', [
+            sys.executable, 'tools/misc/make_shapes.py', 'coco', data,
+            '--num-train', '16', '--num-val', '8'
+        ], 60),
+        ('tools/dist_train.sh, 1 GPU, NCCL', [
+            'bash', 'tools/dist_train.sh', TOY_PAIR, '1', '--work-dir',
+            osp.join(out, 'dist'), '--cfg-options'
+        ] + options, 180),
     ]
 
 
@@ -160,8 +167,8 @@ def run_step(title: str, argv: List[str], timeout: int, report) -> bool:
     start = time.time()
     try:
         proc = subprocess.run(argv, cwd=REPO, timeout=timeout,
-                              stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
         output, code = proc.stdout, proc.returncode
     except subprocess.TimeoutExpired as err:
         output = (err.stdout or b'')
@@ -169,9 +176,12 @@ def run_step(title: str, argv: List[str], timeout: int, report) -> bool:
         code = f'timeout after {timeout} s'
     # the benchmark tables and the test summary, not the build logs
     lines = output.splitlines()
-    keep = [ln for ln in lines if ln.startswith(('|', 'config:', 'device:'))
-            or 'passed' in ln or 'failed' in ln or 'SKIPPED' in ln
-            or 'Error' in ln or 'Epoch(train)' in ln]
+    keep = [
+        ln for ln in lines
+        if ln.startswith(('|', 'config:',
+                          'device:')) or 'passed' in ln or 'failed' in ln
+        or 'SKIPPED' in ln or 'Error' in ln or 'Epoch(train)' in ln
+    ]
     text = '\n'.join(keep if keep and code == 0 else lines[-60:])
     footer = f'(exit {code}, {time.time() - start:.0f} s)'
     print(text + '\n' + footer, flush=True)
@@ -185,8 +195,8 @@ def main(argv=None) -> int:
     steps = plan(args)
     if args.dry_run:
         for title, argv_, timeout in steps:
-            print(f'# {title} (timeout {timeout} s)\n'
-                  + ' '.join(shlex.quote(a) for a in argv_))
+            print(f'# {title} (timeout {timeout} s)\n' +
+                  ' '.join(shlex.quote(a) for a in argv_))
         return 0
     why = no_gpu_reason()
     if why:
@@ -205,8 +215,8 @@ def main(argv=None) -> int:
         for title, argv_, timeout in steps:
             if not run_step(title, argv_, timeout, report):
                 failed.append(title)
-        tail = ('\nall parts passed' if not failed else
-                f'\nFAILED: {", ".join(failed)}')
+        tail = ('\nall parts passed'
+                if not failed else f'\nFAILED: {", ".join(failed)}')
         print(tail + f'\n[gpu-check] report: {path}')
         report.write(tail + '\n')
     return 1 if failed else 0

@@ -12,11 +12,10 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-
-import mmkd  # noqa: E402,F401
-from mmkd.apis import (add_launch_args, build_runner,  # noqa: E402
-                       parse_launch_args, prepare_test_cfg)
-from mmkd.utils import load_config  # noqa: E402
+import mmkd  # noqa: F401
+from mmkd.apis import (add_launch_args, build_runner, parse_launch_args,
+                       prepare_test_cfg)
+from mmkd.utils import load_config
 
 
 def parse_args(argv=None):
@@ -35,13 +34,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
-    cfg = prepare_test_cfg(
-        cfg,
-        config_path=args.config,
-        checkpoint=args.checkpoint,
-        work_dir=args.work_dir,
-        show_dir=args.show_dir,
-        launcher=args.launcher)
+    cfg = prepare_test_cfg(cfg, config_path=args.config,
+                           checkpoint=args.checkpoint, work_dir=args.work_dir,
+                           show_dir=args.show_dir, launcher=args.launcher)
     runner = build_runner(cfg)
     return runner.test()
 

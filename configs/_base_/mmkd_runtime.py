@@ -6,8 +6,8 @@
 # - custom_imports: registers mmkd's models, losses, hooks and runner;
 # - runner_type: mmkd.DistillRunner (mmkd/engine/runner.py), mmengine's
 #   Runner that adds the distillation hooks (pre-flight check, plain student
-#   checkpoints, resume of the connectors; mmkd.apis.runner_cfg.
-#   DISTILL_HOOKS) to any distiller, and starts multi-process runs with or
+#   checkpoints, resume of the connectors; mmkd/engine/distill_hooks.py)
+#   to any distiller, and starts multi-process runs with or
 #   without CUDA (gloo on CPUs, NCCL on GPUs).
 #
 # A student config that sets `custom_imports` or `runner_type` itself

@@ -1,6 +1,7 @@
 # AKD (Avatar Knowledge Distillation, ACM MM 2023) over CWD on the
 # segmentation logits: 8 dropout avatars (p = 0.1), per-channel uncertainty.
-# Target (METHODS.md): DeepLabV3 R101 -> R18; AKD: up to +1.83 mIoU over the base (abstract)
+# Target (METHODS.md): DeepLabV3 R101 -> R18; AKD: up to +1.83 mIoU over
+# the base (abstract)
 # student, teacher (mmseg model zoo) and the distilled logits
 _base_ = [
     '../_base_/pairs/deeplabv3_r101-d8_r18-d8_4xb2-80k_cityscapes-512x1024.py'

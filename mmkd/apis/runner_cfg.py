@@ -9,15 +9,9 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmkd.engine.distill_hooks import with_mmkd_hooks
 from mmkd.utils.annotation_check import check_annotation_files
 from mmkd.utils.data_root import HOW_TO_GET_DATA, expand_data_root
-
-# what every run through tools/train.py gets, distiller or not: atomic
-# checkpoints, a resume that never starts from a broken file, and random
-# states that make an epoch-boundary resume exact
-RUN_STATE_HOOKS = ('mmkd.CheckpointIntegrityHook', 'mmkd.RandomStateHook')
-DISTILL_HOOKS = ('mmkd.DistillCheckpointHook', 'mmkd.DistillCheckHook',
-                 'mmkd.NonFiniteLossHook') + RUN_STATE_HOOKS
 
 
 def is_distill_cfg(cfg: Config) -> bool:
@@ -29,9 +23,8 @@ def is_distill_cfg(cfg: Config) -> bool:
     if isinstance(model_type, type):
         cls = model_type
     elif isinstance(model_type, str):
-        cls = MODELS.get(model_type if '.' in model_type or
-                         model_type.startswith('mmkd') else
-                         f'mmkd.{model_type}')
+        cls = MODELS.get(model_type if '.' in model_type or model_type.
+                         startswith('mmkd') else f'mmkd.{model_type}')
     else:
         return False
     return isinstance(cls, type) and issubclass(cls, BaseDistiller)
@@ -106,11 +99,9 @@ def set_amp(cfg: Config) -> None:
         cfg.optim_wrapper.type = 'mmkd.CPUAmpOptimWrapper'
 
 
-def prepare_train_cfg(cfg: Config,
-                      config_path=None,
+def prepare_train_cfg(cfg: Config, config_path=None,
                       work_dir: Optional[str] = None,
-                      resume: Optional[str] = None,
-                      amp: bool = False,
+                      resume: Optional[str] = None, amp: bool = False,
                       launcher: str = 'none') -> Config:
     """Apply the command-line options and add the distillation hooks."""
     cfg.launcher = launcher
@@ -127,26 +118,16 @@ def prepare_train_cfg(cfg: Config,
         cfg.resume = True
         cfg.load_from = resume
     set_default_runner(cfg)
-    if is_distill_cfg(cfg):
-        # configs that inherit configs/_base_/mmkd_runtime.py get these from
-        # mmkd.DistillRunner; this covers configs written without that base
-        # (or with another runner_type). Idempotent: no hook twice.
-        from mmkd.engine.runner import with_distill_hooks
-        cfg.custom_hooks = with_distill_hooks(cfg.get('custom_hooks'))
-    else:  # a plain model (e.g. a teacher): the run-state hooks only
-        from mmkd.engine.runner import hook_type_name
-        hooks = list(cfg.get('custom_hooks') or [])
-        present = {hook_type_name(h) for h in hooks}
-        cfg.custom_hooks = hooks + [
-            dict(type=h) for h in RUN_STATE_HOOKS
-            if h.split('.')[-1] not in present]
+    # mmkd.DistillRunner adds these itself; listing them in the config
+    # covers configs that name another runner. Idempotent: no hook twice.
+    cfg.custom_hooks = with_mmkd_hooks(
+        cfg.get('custom_hooks'), distiller=is_distill_cfg(cfg))
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     check_annotation_files(cfg, ('train_dataloader', 'val_dataloader'))
     return cfg
 
 
-def prepare_test_cfg(cfg: Config,
-                     config_path=None,
+def prepare_test_cfg(cfg: Config, config_path=None,
                      checkpoint: Optional[str] = None,
                      work_dir: Optional[str] = None,
                      show_dir: Optional[str] = None,
@@ -182,16 +163,11 @@ def add_launch_args(parser: argparse.ArgumentParser) -> None:
     """The options tools/train.py and tools/test.py share, as mmdet's:
     ``--cfg-options``, ``--launcher`` and ``--local-rank``."""
     from mmengine.config import DictAction
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config, key=value')
+    parser.add_argument('--launcher',
+                        choices=['none', 'pytorch', 'slurm',
+                                 'mpi'], default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 

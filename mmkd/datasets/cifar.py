@@ -60,9 +60,8 @@ class CIFAR100(InMemoryClsDataset):
         if 'fine_label_names' not in meta:
             raise ValueError(f'{self.folder / "meta"} has no '
                              "'fine_label_names'; is it CIFAR-100's meta?")
-        classes = tuple(
-            n.decode() if isinstance(n, bytes) else str(n)
-            for n in meta['fine_label_names'])
+        classes = tuple(n.decode() if isinstance(n, bytes) else str(n)
+                        for n in meta['fine_label_names'])
         # classes given in ``metainfo`` (e.g. renamed) take precedence
         metainfo = {'classes': classes, **(kwargs.pop('metainfo', None) or {})}
         super().__init__(data_root=data_root, metainfo=metainfo, **kwargs)
@@ -70,8 +69,7 @@ class CIFAR100(InMemoryClsDataset):
     def _find_folder(self, data_root: str) -> Path:
         root = Path(data_root)
         for folder in (root / self.FOLDER, root):
-            if all((folder / name).is_file()
-                   for name in (self.split, 'meta')):
+            if all((folder / name).is_file() for name in (self.split, 'meta')):
                 return folder
         hint = ''
         if (root / f'{self.FOLDER}.tar.gz').is_file():

@@ -37,20 +37,15 @@ class ImageFolder(BaseDataset):
             (``pipeline``, ``metainfo``, ``test_mode``, ``indices``...).
     """
 
-    def __init__(self,
-                 data_root: str = '',
-                 data_prefix: Optional[dict] = None,
-                 extensions: Sequence[str] = IMG_EXTENSIONS,
-                 **kwargs) -> None:
+    def __init__(self, data_root: str = '', data_prefix: Optional[dict] = None,
+                 extensions: Sequence[str] = IMG_EXTENSIONS, **kwargs) -> None:
         if isinstance(extensions, str) or not extensions:
             raise ValueError('extensions must be a non-empty sequence such '
                              f"as ('.jpg', '.png'), got {extensions!r}")
         self.extensions = tuple(e.lower() for e in extensions)
         super().__init__(
-            data_root=data_root,
-            data_prefix=dict(img_path='') if data_prefix is None else
-            data_prefix,
-            **kwargs)
+            data_root=data_root, data_prefix=dict(
+                img_path='') if data_prefix is None else data_prefix, **kwargs)
 
     def _class_folders(self, folder: str) -> List[str]:
         if not osp.isdir(folder):

@@ -82,12 +82,8 @@ class MNIST(InMemoryClsDataset):
     SOURCES = ('t10k', 'train')
     SPLITS = ('all', 'train', 'val')
 
-    def __init__(self,
-                 data_root: str,
-                 source: str = 't10k',
-                 split: str = 'all',
-                 num_val: int = 2000,
-                 split_seed: int = 0,
+    def __init__(self, data_root: str, source: str = 't10k',
+                 split: str = 'all', num_val: int = 2000, split_seed: int = 0,
                  **kwargs) -> None:
         if source not in self.SOURCES:
             raise ValueError(f'source must be one of {self.SOURCES}, got '
@@ -112,9 +108,9 @@ class MNIST(InMemoryClsDataset):
             path = Path(data_root) / candidate
             if path.is_file():
                 return path
-        expected = ', '.join(
-            f'{self.source}-{k}[.gz]'
-            for k in ('images-idx3-ubyte', 'labels-idx1-ubyte'))
+        expected = ', '.join(f'{self.source}-{k}[.gz]'
+                             for k in ('images-idx3-ubyte',
+                                       'labels-idx1-ubyte'))
         raise FileNotFoundError(
             f'MNIST: {name} (or {name}.gz) not found in data_root '
             f'{str(data_root)!r}; it must hold the official IDX files '

@@ -43,8 +43,8 @@ class NoiseSeedDataset(Dataset):
 
     def item_seed(self, idx: int) -> int:
         """The seed of item ``idx`` (63-bit, non-negative)."""
-        state = np.random.SeedSequence([self.seed, idx]).generate_state(
-            2, dtype=np.uint32)
+        state = np.random.SeedSequence([self.seed, idx
+                                        ]).generate_state(2, dtype=np.uint32)
         return (int(state[0]) << 31) | (int(state[1]) >> 1)
 
     def __getitem__(self, idx: int) -> dict:
@@ -52,5 +52,6 @@ class NoiseSeedDataset(Dataset):
             raise IndexError(f'index {idx} out of range for '
                              f'{self.num_samples} items')
         idx %= self.num_samples
-        return dict(index=torch.tensor(idx, dtype=torch.long),
-                    seed=torch.tensor(self.item_seed(idx), dtype=torch.long))
+        return dict(
+            index=torch.tensor(idx, dtype=torch.long),
+            seed=torch.tensor(self.item_seed(idx), dtype=torch.long))

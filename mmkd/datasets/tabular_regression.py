@@ -57,8 +57,9 @@ def _read_csv(path: str, header: Union[str, bool],
     else:
         raise ValueError(
             f"header must be 'infer', True or False, got {header!r}")
-    names = (tuple(first) if has_header else tuple(
-        f'col{i}' for i in range(len(first))))
+    names = (
+        tuple(first) if has_header else tuple(f'col{i}'
+                                              for i in range(len(first))))
     body = rows[1:] if has_header else rows
     line0 = 2 if has_header else 1
     if not body:
@@ -87,10 +88,9 @@ def _read_csv(path: str, header: Union[str, bool],
 
 
 def read_regression_csv(
-        path: str,
-        header: Union[str, bool] = 'infer',
-        target: Union[int, str] = -1
-) -> Tuple[np.ndarray, np.ndarray, List[str], str]:
+    path: str, header: Union[str, bool] = 'infer',
+    target: Union[int,
+                  str] = -1) -> Tuple[np.ndarray, np.ndarray, List[str], str]:
     """Read ``path`` and split it into features and target.
 
     Args:
@@ -201,15 +201,10 @@ class TabularRegressionDataset(Dataset):
 
     SPLITS = ('train', 'val', 'test')
 
-    def __init__(self,
-                 ann_file: str,
-                 data_root: str = '',
-                 split: str = 'train',
-                 header: Union[str, bool] = 'infer',
-                 target: Union[int, str] = -1,
-                 num_train: int = 5000,
-                 val_ratio: float = 0.1,
-                 split_seed: int = 0,
+    def __init__(self, ann_file: str, data_root: str = '',
+                 split: str = 'train', header: Union[str, bool] = 'infer',
+                 target: Union[int, str] = -1, num_train: int = 5000,
+                 val_ratio: float = 0.1, split_seed: int = 0,
                  max_rows: Optional[int] = None):
         if split not in self.SPLITS:
             raise ValueError(f'split must be one of {self.SPLITS}, got '
@@ -236,18 +231,12 @@ class TabularRegressionDataset(Dataset):
         # per-row views made once: indexing a tensor per item is slow
         self._x_rows, self._y_rows = self.x.unbind(0), self.y.unbind(0)
         self._metainfo = dict(
-            dataset_name=osp.splitext(osp.basename(path))[0],
-            path=path,
-            split=split,
-            split_seed=split_seed,
-            num_rows=dict((k, len(v)) for k, v in parts.items()),
-            in_features=x.shape[1],
-            feature_names=feature_names,
-            target_name=target_name,
-            x_mean=self._x_mean.tolist(),
-            x_std=self._x_std.tolist(),
-            y_mean=self._y_mean,
-            y_std=self._y_std)
+            dataset_name=osp.splitext(osp.basename(path))[0], path=path,
+            split=split, split_seed=split_seed, num_rows=dict(
+                (k, len(v)) for k, v in parts.items()), in_features=x.shape[1],
+            feature_names=feature_names, target_name=target_name,
+            x_mean=self._x_mean.tolist(), x_std=self._x_std.tolist(),
+            y_mean=self._y_mean, y_std=self._y_std)
 
     @property
     def metainfo(self) -> dict:

@@ -18,7 +18,10 @@ CheckpointIntegrityHook` does for the runner's checkpoint hooks):
   temporary file, which the hook deletes when the next run starts.
 * ``remove`` in a directory the hook protects is deferred until the hook
   releases it, after the newer checkpoint is complete and ``last_checkpoint``
-  names it.
+  names it. The pending removals live on a :class:`DeferredRemovals` the
+  hook owns (nothing is kept in module globals).
+
+``import mmkd`` registers the backend (:mod:`mmkd.import_effects`).
 
 :func:`checkpoint_problem` tells a complete checkpoint from a truncated or
 corrupt one without unpickling it (zip directory and CRC of every entry).
@@ -31,7 +34,7 @@ import tempfile
 import threading
 import zipfile
 import zlib
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
@@ -107,51 +110,89 @@ def atomic_write(path: Union[str, os.PathLike], data: bytes) -> None:
     _fsync_dir(directory)
 
 
-# directories whose removals wait for a release: abs dir -> pending paths
-_deferred: Dict[str, List[str]] = {}
-_lock = threading.Lock()
+class DeferredRemovals:
+    """Checkpoint removals held back until the newer checkpoint is complete.
 
+    One object per :class:`~mmkd.engine.hooks.CheckpointIntegrityHook` (so
+    per runner): the hook protects its checkpoint directories, hands the
+    object to each checkpoint hook's :class:`AtomicLocalBackend`, and
+    releases the removals once ``last_checkpoint`` names the newer file. A
+    file that is written again after its removal was deferred (it has
+    another inode, size or time by then) is kept.
+    """
 
-def protect_checkpoints_in(directory: str) -> None:
-    """Defer :meth:`AtomicLocalBackend.remove` of files in ``directory``
-    until :func:`release_removals`."""
-    with _lock:
-        _deferred.setdefault(osp.abspath(directory), [])
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # protected directory (absolute) -> [(path, identity when deferred)]
+        self._pending: Dict[str, List[Tuple[str, tuple]]] = {}
 
+    @staticmethod
+    def _identity(path: str) -> tuple:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return ()
+        return st.st_ino, st.st_size, st.st_mtime_ns
 
-def release_removals(directory: Optional[str] = None,
-                     stop: bool = False) -> List[str]:
-    """Carry out the deferred removals (in ``directory``, or everywhere);
-    with ``stop``, removals there are no longer deferred. Returns the paths
-    removed."""
-    removed = []
-    with _lock:
-        dirs = list(_deferred) if directory is None else [
-            osp.abspath(directory)]
-        for d in dirs:
-            pending = _deferred.get(d)
+    def protect(self, directory: str) -> None:
+        """Defer the removals of files in ``directory`` until
+        :meth:`release`."""
+        with self._lock:
+            self._pending.setdefault(osp.abspath(directory), [])
+
+    def defer(self, path: str) -> bool:
+        """Hold back the removal of ``path`` if its directory is protected;
+        False when it is not (remove it now)."""
+        path = osp.abspath(path)
+        with self._lock:
+            pending = self._pending.get(osp.dirname(path))
             if pending is None:
-                continue
-            for path in pending:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(path)
-                    removed.append(path)
-            pending.clear()
-            if stop:
-                del _deferred[d]
-    return removed
+                return False
+            if all(p != path for p, _ in pending):
+                pending.append((path, self._identity(path)))
+            return True
+
+    def release(self, directory: Optional[str] = None,
+                stop: bool = False) -> List[str]:
+        """Carry out the deferred removals (in ``directory``, or everywhere);
+        with ``stop``, removals there are no longer deferred. Returns the
+        paths removed."""
+        removed = []
+        with self._lock:
+            dirs = list(self._pending) if directory is None else [
+                osp.abspath(directory)
+            ]
+            for d in dirs:
+                pending = self._pending.get(d)
+                if pending is None:
+                    continue
+                for path, identity in pending:
+                    if self._identity(path) != identity:
+                        continue  # written again since: keep it
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(path)
+                        removed.append(path)
+                pending.clear()
+                if stop:
+                    del self._pending[d]
+        return removed
 
 
 class AtomicLocalBackend(LocalBackend):
-    """mmengine's local file backend with atomic ``put``/``put_text`` and
-    deferred ``remove`` (see the module docstring)."""
+    """mmengine's local file backend with atomic ``put``/``put_text``, and
+    deferred ``remove`` once given a :class:`DeferredRemovals` (see the
+    module docstring)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.removals: Optional[DeferredRemovals] = None
+
+    def defer_removals_to(self, removals: DeferredRemovals) -> None:
+        """Route :meth:`remove` through ``removals``."""
+        self.removals = removals
 
     def put(self, obj: bytes, filepath: Union[str, os.PathLike]) -> None:
         filepath = os.fspath(filepath)
-        with _lock:  # a file written again is no longer to be removed
-            pending = _deferred.get(osp.dirname(osp.abspath(filepath)))
-            if pending and osp.abspath(filepath) in pending:
-                pending.remove(osp.abspath(filepath))
         try:
             atomic_write(filepath, obj)
         except OSError as err:
@@ -167,17 +208,27 @@ class AtomicLocalBackend(LocalBackend):
         self.put(obj.encode(encoding), filepath)
 
     def remove(self, filepath: Union[str, os.PathLike]) -> None:
-        path = osp.abspath(os.fspath(filepath))
-        with _lock:
-            pending = _deferred.get(osp.dirname(path))
-            if pending is not None:
-                if path not in pending:
-                    pending.append(path)
-                return
+        if self.removals is not None and self.removals.defer(
+                os.fspath(filepath)):
+            return
         super().remove(filepath)
 
 
-register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
+def register_atomic_backend() -> None:
+    """Register :class:`AtomicLocalBackend` with mmengine's file backends
+    as ``'mmkd_atomic_local'``. Idempotent; refuses to replace a backend of
+    that name that is not mmkd's."""
+    from mmengine.fileio.backends import registry_utils
+    owner = registry_utils.backends.get(ATOMIC_BACKEND)
+    if owner is not None:
+        if owner.__qualname__ == AtomicLocalBackend.__qualname__ and \
+                owner.__module__ == AtomicLocalBackend.__module__:
+            return
+        raise KeyError(
+            f'mmengine file backend {ATOMIC_BACKEND!r} is registered by '
+            f'{owner.__module__}.{owner.__qualname__}, not by mmkd; mmkd '
+            'does not replace it. Rename or unregister that backend.')
+    register_backend(ATOMIC_BACKEND, AtomicLocalBackend)
 
 
 def is_local(path: Optional[str]) -> bool:
@@ -242,9 +293,8 @@ def checkpoints_in(directory: str) -> List[str]:
             [p for _, p in sorted(others, reverse=True)])
 
 
-def newest_complete_checkpoint(directories: Iterable[str],
-                               exclude: Iterable[str] = ()
-                               ) -> Optional[str]:
+def newest_complete_checkpoint(
+    directories: Iterable[str], exclude: Iterable[str] = ()) -> Optional[str]:
     """The newest complete checkpoint in ``directories`` (see
     :func:`checkpoints_in`), leaving out ``exclude``; None if there is
     none."""

@@ -62,8 +62,8 @@ def _numpy_globals() -> List[Any]:
 
 def safe_checkpoint_globals() -> List[Any]:
     """Every global an mmengine checkpoint needs beyond torch's defaults."""
-    return [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr')
-            ] + _numpy_globals()
+    return [HistoryBuffer,
+            (history_buffer_getattr, 'builtins.getattr')] + _numpy_globals()
 
 
 @contextlib.contextmanager
@@ -94,6 +94,7 @@ def _wrap_loader(loader: Callable) -> Callable:
             return loader(*args, **kwargs)
 
     safe_loader._mmkd_safe = True
+    safe_loader._mmkd_wraps = loader
     safe_loader.__name__ = getattr(loader, '__name__', 'safe_loader')
     safe_loader.__doc__ = loader.__doc__
     return safe_loader
@@ -112,17 +113,37 @@ _MMENGINE_SCHEMES = (
 )
 
 
-def install_safe_checkpoint_loading() -> None:
-    """Re-register each of mmengine's checkpoint schemes (local paths,
-    http(s), open-mmlab://, ...) through the public
-    ``CheckpointLoader.register_scheme`` with a loader that runs inside
-    :func:`checkpoint_safe_globals`. Idempotent."""
+def install_safe_checkpoint_loading() -> List[str]:
+    """Wrap each of mmengine's own checkpoint scheme loaders (local paths,
+    http(s), open-mmlab://, ...) in :func:`checkpoint_safe_globals`,
+    re-registered through the public ``CheckpointLoader.register_scheme``.
+
+    A prefix is replaced only while it still holds mmengine's own loader
+    (or mmkd's wrapper of it); a loader someone else registered for a
+    prefix is left alone (and the prefix returned). Reading which loader a
+    prefix holds uses ``CheckpointLoader._schemes`` (mmengine has no public
+    getter); without it nothing is replaced. Idempotent.
+    """
     from mmengine.runner import checkpoint as mm_checkpoint
+    current = getattr(CheckpointLoader, '_schemes', None)
+    if not isinstance(current, dict):
+        return [
+            p for prefixes, _ in _MMENGINE_SCHEMES
+            for p in ([prefixes] if isinstance(prefixes, str) else prefixes)
+        ]
+    foreign = []
     for prefixes, name in _MMENGINE_SCHEMES:
         loader = getattr(mm_checkpoint, name, None)
-        if loader is not None:
-            CheckpointLoader.register_scheme(
-                prefixes, _wrap_loader(loader), force=True)
+        if loader is None:
+            continue
+        for prefix in ([prefixes] if isinstance(prefixes, str) else prefixes):
+            held = current.get(prefix)
+            if held is None or held is loader:
+                CheckpointLoader.register_scheme(prefix, _wrap_loader(loader),
+                                                 force=True)
+            elif getattr(held, '_mmkd_wraps', None) is not loader:
+                foreign.append(prefix)
+    return foreign
 
 
 def safe_torch_load(filename: str, map_location: Any = 'cpu') -> Any:

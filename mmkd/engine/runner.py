@@ -8,10 +8,11 @@ every launcher that builds its runner from the config -- mmkd's
 -- builds this one. It is mmengine's :class:`~mmengine.runner.Runner` with
 three additions:
 
-1. **Distillation hooks.** For a distiller model, every hook in
-   :data:`mmkd.apis.runner_cfg.DISTILL_HOOKS` that the config does not list
-   already is registered (pre-flight check, plain student checkpoints and
-   their resume, ...). Hooks already listed are not added twice.
+1. **mmkd's hooks.** Every hook :func:`~mmkd.engine.distill_hooks.
+   with_mmkd_hooks` gives the model (for a distiller: pre-flight check, plain
+   student checkpoints and their resume, ...; for any model: atomic
+   checkpoints and exact resume) that the config does not list already is
+   registered. Hooks already listed are not added twice.
 2. **Distributed start-up on any machine.** mmengine's ``init_dist`` calls
    ``torch.cuda.set_device``, which a machine without CUDA refuses. Without
    CUDA the process group is started here with the ``gloo`` backend (the
@@ -37,6 +38,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 from mmkd.registry import MODEL_WRAPPERS, RUNNERS
+from .distill_hooks import with_mmkd_hooks
 from .hooks.utils import is_distiller, unwrap_model
 
 # the wrapper type names that mean "mmengine's default DDP"
@@ -77,8 +79,10 @@ def init_cpu_dist(launcher: str, dist_cfg: Optional[dict] = None) -> str:
             f'launcher {launcher!r} without CUDA: mmkd starts CPU processes '
             'only through torchrun; use `--launcher pytorch` (as '
             'tools/dist_train.sh does)')
-    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
-               if k not in os.environ]
+    missing = [
+        k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+        if k not in os.environ
+    ]
     if missing:
         raise RuntimeError(
             f'--launcher pytorch needs the environment torchrun sets; '
@@ -88,11 +92,10 @@ def init_cpu_dist(launcher: str, dist_cfg: Optional[dict] = None) -> str:
     backend = kwargs.pop('backend', None)
     if backend in (None, 'nccl'):
         backend = 'gloo'
-    torch_dist.init_process_group(
-        backend=backend,
-        rank=int(os.environ['RANK']),
-        world_size=int(os.environ['WORLD_SIZE']),
-        **kwargs)
+    torch_dist.init_process_group(backend=backend,
+                                  rank=int(os.environ['RANK']),
+                                  world_size=int(os.environ['WORLD_SIZE']),
+                                  **kwargs)
     return backend
 
 
@@ -106,31 +109,6 @@ def check_distributed(model: nn.Module) -> None:
         f'{model.DISTRIBUTED_UNSUPPORTED} Start it without a launcher '
         '(python tools/train.py CONFIG), not with tools/dist_train.sh or '
         '--launcher pytorch/slurm/mpi.')
-
-
-def hook_type_name(hook: Union[Hook, dict]) -> str:
-    """``'DistillCheckHook'`` for a hook or a hook config of that type (any
-    scope prefix)."""
-    if isinstance(hook, Hook):
-        return type(hook).__name__
-    kind = hook.get('type')
-    if isinstance(kind, type):
-        return kind.__name__
-    return str(kind).split('.')[-1]
-
-
-def with_distill_hooks(hooks: Optional[List[Union[Hook, dict]]]
-                       ) -> List[Union[Hook, dict]]:
-    """``hooks`` plus every hook of :data:`~mmkd.apis.runner_cfg.
-    DISTILL_HOOKS` whose type is not in it yet (in that list's order)."""
-    from mmkd.apis.runner_cfg import DISTILL_HOOKS
-    hooks = list(hooks or [])
-    present = {hook_type_name(h) for h in hooks}
-    for name in DISTILL_HOOKS:
-        if name.split('.')[-1] not in present:
-            hooks.append(dict(type=name))
-            present.add(name.split('.')[-1])
-    return hooks
 
 
 @RUNNERS.register_module()
@@ -178,9 +156,8 @@ class DistillRunner(Runner):
         return wrapper
 
     def register_hooks(
-            self,
-            default_hooks: Optional[Dict[str, Union[Hook, Dict]]] = None,
+            self, default_hooks: Optional[Dict[str, Union[Hook, Dict]]] = None,
             custom_hooks: Optional[List[Union[Hook, Dict]]] = None) -> None:
-        if is_distiller(self.model):
-            custom_hooks = with_distill_hooks(custom_hooks)
+        custom_hooks = with_mmkd_hooks(custom_hooks,
+                                       distiller=is_distiller(self.model))
         super().register_hooks(default_hooks, custom_hooks)

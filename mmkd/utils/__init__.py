@@ -6,7 +6,8 @@ from .version_check import (COMPATIBILITY, SUPPORTED_VERSIONS,
                             IncompatibleVersionError, UntestedVersionWarning,
                             check_versions)
 
-__all__ = ['load_config', 'check_versions', 'SUPPORTED_VERSIONS',
-           'COMPATIBILITY', 'IncompatibleVersionError',
-           'UntestedVersionWarning', 'DATA_ROOT_ENV', 'data_root',
-           'expand_data_root', 'register_all_modules']
+__all__ = [
+    'load_config', 'check_versions', 'SUPPORTED_VERSIONS', 'COMPATIBILITY',
+    'IncompatibleVersionError', 'UntestedVersionWarning', 'DATA_ROOT_ENV',
+    'data_root', 'expand_data_root', 'register_all_modules'
+]

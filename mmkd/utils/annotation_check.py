@@ -53,8 +53,9 @@ def coco_image_list_is_empty(path: str) -> bool:
 def _counts(path: str) -> Tuple[int, int, int]:
     with open(path, encoding='utf-8') as f:
         ann = json.load(f)
-    return tuple(len(ann.get(key) or []) for key in
-                 ('images', 'annotations', 'categories'))
+    return tuple(
+        len(ann.get(key) or [])
+        for key in ('images', 'annotations', 'categories'))
 
 
 def check_annotation_files(cfg, loaders: Tuple[str, ...]) -> None:

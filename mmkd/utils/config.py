@@ -54,8 +54,7 @@ def resolve_config_path(path: str) -> str:
         if not is_installed(package):
             raise FileNotFoundError(
                 f'config {path!r}: package {package!r} is not installed')
-        full = osp.join(get_installed_path(package), PACKAGE_CONFIG_DIR,
-                        rel)
+        full = osp.join(get_installed_path(package), PACKAGE_CONFIG_DIR, rel)
     if not osp.isfile(full):
         raise FileNotFoundError(
             f'config {path!r} does not exist: looked for {full}. Check '

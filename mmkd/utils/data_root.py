@@ -13,8 +13,9 @@ from typing import Optional
 
 DATA_ROOT_ENV = 'MMKD_DATA_ROOT'
 # the only place the default is written
-_DEFAULT = osp.join(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))), '..', 'shared', 'data')
+_DEFAULT = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), '..',
+    'shared', 'data')
 _PLACEHOLDERS = ('${' + DATA_ROOT_ENV + '}', '$' + DATA_ROOT_ENV)
 
 HOW_TO_GET_DATA = (

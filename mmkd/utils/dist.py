@@ -52,8 +52,9 @@ def decorrelate_across_ranks(gen: torch.Generator) -> torch.Generator:
     rank, _ = get_dist_info()
     if rank == 0:
         return gen
-    draw = int(torch.randint(0, 2**62, (1, ), generator=gen,
-                             device=gen.device).item())
+    draw = int(
+        torch.randint(0, 2**62, (1, ), generator=gen,
+                      device=gen.device).item())
     gen.manual_seed((draw * _GOLDEN + rank) % 2**63)
     return gen
 

@@ -24,7 +24,8 @@ class Compat(NamedTuple):
 
 # distribution name -> tested version and the known-broken ranges
 COMPATIBILITY: Dict[str, Compat] = {
-    'mmengine': Compat('0.10.7', (
+    'mmengine':
+    Compat('0.10.7', (
         ('<0.7.3', 'its checkpoints differ: the state dict is collected by '
          "mmengine's own get_state_dict and the message hub is pickled "
          "without HistoryBuffer's statistics methods; mmkd's plain-student "
@@ -33,20 +34,21 @@ COMPATIBILITY: Dict[str, Compat] = {
         ('>=1.0.0', 'mmdet 3.3 and mmseg 1.2 refuse mmengine >= 1.0 at '
          'import'),
     )),
-    'mmcv': Compat('2.1.0', (
+    'mmcv':
+    Compat('2.1.0', (
         ('<2.0.0rc4', 'mmcv 1.x has no mmengine-based API; mmdet 3.x and '
          'mmseg 1.x refuse it at import'),
         ('>=2.2.0', 'mmdet 3.3 and mmseg 1.2 refuse mmcv >= 2.2 at import '
          '(their own version assertion)'),
     )),
-    'mmdet': Compat('3.3.0', (
-        ('<3.0.0', 'mmdet 2.x is built on mmcv 1.x (no mmengine Runner or '
-         'registries)'),
-    )),
-    'mmsegmentation': Compat('1.2.2', (
-        ('<1.0.0', 'mmseg 0.x is built on mmcv 1.x (no mmengine Runner or '
-         'registries)'),
-    )),
+    'mmdet':
+    Compat('3.3.0',
+           (('<3.0.0', 'mmdet 2.x is built on mmcv 1.x (no mmengine Runner or '
+             'registries)'), )),
+    'mmsegmentation':
+    Compat('1.2.2',
+           (('<1.0.0', 'mmseg 0.x is built on mmcv 1.x (no mmengine Runner or '
+             'registries)'), )),
 }
 
 # the tested version of each distribution
@@ -78,8 +80,7 @@ def _public(version: str) -> Version:
 
 
 def classify(dist: str, version: str,
-             table: Optional[Dict[str, Compat]] = None
-             ) -> Tuple[str, str]:
+             table: Optional[Dict[str, Compat]] = None) -> Tuple[str, str]:
     """``('tested' | 'refused' | 'untested', why)`` for one installed
     version (``why`` is empty unless refused)."""
     compat = (COMPATIBILITY if table is None else table)[dist]

@@ -74,8 +74,8 @@ def save_avatar_grid(panels, out_file: str,
     for row, (name, maps) in enumerate(panels):
         for col, (label, img) in enumerate(maps.items()):
             ax = axes[row][col]
-            ax.imshow(img, cmap='magma' if label == 'uncertainty' else
-                      'viridis')
+            ax.imshow(img,
+                      cmap='magma' if label == 'uncertainty' else 'viridis')
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:

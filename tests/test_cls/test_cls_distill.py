@@ -40,8 +40,8 @@ def small_cfg(path: str, work_dir: str, mnist_root: str):
     """The config at ``path``, trained for 1 epoch on the first NUM_TRAIN
     training images and validated on the first NUM_VAL val images."""
     cfg = load_config(path)
-    for name, num in (('train_dataloader', NUM_TRAIN),
-                      ('val_dataloader', NUM_VAL)):
+    for name, num in (('train_dataloader', NUM_TRAIN), ('val_dataloader',
+                                                        NUM_VAL)):
         loader = cfg[name]
         loader.batch_size = min(BATCH, num) if name == 'train_dataloader' \
             else num
@@ -81,8 +81,8 @@ def test_mnist_distill_config_trains_and_evaluates(method, teacher_ckpt,
         osp.join(MNIST_CFGS, f'{method}_{PAIR}'), str(tmp_path), mnist_root)
     cfg.model.teacher.config = TEACHER_CFG
     cfg.model.teacher.checkpoint = teacher_ckpt
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=-1, save_last=False)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
+                                        save_last=False)
     runner = build_runner(cfg)
     runner.train()
     hub = runner.message_hub

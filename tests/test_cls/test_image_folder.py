@@ -20,8 +20,8 @@ IMAGENET_BASE = osp.join(REPO, 'configs', 'cls', '_base_', 'datasets',
 
 
 def _img(h, w, seed):
-    return np.random.default_rng(seed).integers(
-        0, 256, (h, w, 3), dtype=np.uint8)
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3),
+                                                dtype=np.uint8)
 
 
 @pytest.fixture
@@ -31,8 +31,8 @@ def folder(tmp_path):
     root = tmp_path / 'imgs'
     mmcv.imwrite(_img(20, 30, 0), str(root / 'train' / 'dog' / 'd0.png'))
     mmcv.imwrite(_img(20, 30, 1), str(root / 'train' / 'cat' / 'c1.png'))
-    mmcv.imwrite(_img(20, 30, 2),
-                 str(root / 'train' / 'cat' / 'sub' / 'c0.PNG'))
+    mmcv.imwrite(
+        _img(20, 30, 2), str(root / 'train' / 'cat' / 'sub' / 'c0.PNG'))
     (root / 'train' / 'emu').mkdir()
     (root / 'train' / 'cat' / 'notes.txt').write_text('not an image')
     return str(root)
@@ -49,9 +49,8 @@ def test_image_folder_lists_classes_and_images(folder):
 
 
 def test_image_folder_given_classes_set_the_labels(folder):
-    ds = ImageFolder(
-        data_root=folder, data_prefix=dict(img_path='train'),
-        metainfo=dict(classes=('emu', 'dog', 'cat')))
+    ds = ImageFolder(data_root=folder, data_prefix=dict(img_path='train'),
+                     metainfo=dict(classes=('emu', 'dog', 'cat')))
     assert [ds[i]['gt_label'] for i in range(len(ds))] == [1, 2, 2]
 
 
@@ -134,9 +133,9 @@ def test_imagenet_config_pipelines(tmp_path):
     with DefaultScope.overwrite_default_scope('mmkd'):
         train = Compose(cfg.train_pipeline)
         test = Compose(cfg.test_pipeline)
-        ds = ImageFolder(data_root=str(tmp_path),
-                         data_prefix=dict(img_path='val'),
-                         pipeline=cfg.test_pipeline)
+        ds = ImageFolder(
+            data_root=str(tmp_path), data_prefix=dict(img_path='val'),
+            pipeline=cfg.test_pipeline)
     packed = train(dict(img_path=path, gt_label=0))
     assert packed['inputs'].shape == (3, 224, 224)
     packed = test(dict(img_path=path, gt_label=0))

@@ -40,8 +40,8 @@ def mnist_direct():
 
 
 def write_idx(path, magic, array):
-    header = struct.pack('>I', magic) + struct.pack(
-        f'>{array.ndim}I', *array.shape)
+    header = struct.pack('>I', magic) + struct.pack(f'>{array.ndim}I', *
+                                                    array.shape)
     opener = gzip.open if str(path).endswith('.gz') else open
     with opener(path, 'wb') as f:
         f.write(header + array.astype(np.uint8).tobytes())
@@ -81,8 +81,7 @@ def test_mnist_seeded_split(mnist_direct):
     # contents are the images at those indices
     for i in (0, 1, 1234, 1999):
         info = val.get_data_info(i)
-        np.testing.assert_array_equal(info['img'][:, :, 0],
-                                      imgs[val_idx[i]])
+        np.testing.assert_array_equal(info['img'][:, :, 0], imgs[val_idx[i]])
         assert info['gt_label'] == labels[val_idx[i]]
     assert train.get_data_info(7999)['gt_label'] == labels[train_idx[-1]]
     val_labels = [val.get_data_info(i)['gt_label'] for i in range(len(val))]
@@ -191,8 +190,7 @@ def test_cifar100_synthetic(tmp_path):
     train = DATASETS.build(
         dict(type='mmkd.CIFAR100', data_root=str(tmp_path), split='train'))
     assert len(train) == 5
-    assert train.metainfo['classes'] == tuple(f'class_{i}'
-                                              for i in range(100))
+    assert train.metainfo['classes'] == tuple(f'class_{i}' for i in range(100))
     data, fine = arrays['train']
     for i in range(5):
         info = train.get_data_info(i)

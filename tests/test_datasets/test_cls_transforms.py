@@ -23,8 +23,8 @@ def zero_padded(img, p):
 
 def test_random_crop_pad_content_and_offsets():
     img = make_img()
-    crop = TRANSFORMS.build(dict(type='mmkd.RandomCropPad', size=(4, 5),
-                                 padding=2))
+    crop = TRANSFORMS.build(
+        dict(type='mmkd.RandomCropPad', size=(4, 5), padding=2))
     canvas = zero_padded(img, 2)
     seen = set()
     np.random.seed(0)
@@ -32,12 +32,12 @@ def test_random_crop_pad_content_and_offsets():
         out = crop(dict(img=img.copy()))
         assert out['img'].shape == (4, 5, 3)
         assert out['img_shape'] == (4, 5)
-        matches = [(t, l) for t in range(5) for l in range(5)
-                   if np.array_equal(out['img'], canvas[t:t + 4, l:l + 5])]
+        matches = [(t, c) for t in range(5) for c in range(5)
+                   if np.array_equal(out['img'], canvas[t:t + 4, c:c + 5])]
         assert len(matches) == 1
         seen.add(matches[0])
     # every one of the 5 x 5 windows of the padded image is used
-    assert seen == {(t, l) for t in range(5) for l in range(5)}
+    assert seen == {(t, c) for t in range(5) for c in range(5)}
 
 
 def test_random_crop_pad_grey_and_identity():
@@ -56,8 +56,7 @@ def test_random_crop_pad_errors():
         TRANSFORMS.build(dict(type='mmkd.RandomCropPad', size=0))
     with pytest.raises(ValueError, match='padding must be'):
         TRANSFORMS.build(dict(type='mmkd.RandomCropPad', size=4, padding=-1))
-    crop = TRANSFORMS.build(dict(type='mmkd.RandomCropPad', size=9,
-                                 padding=2))
+    crop = TRANSFORMS.build(dict(type='mmkd.RandomCropPad', size=9, padding=2))
     with pytest.raises(ValueError, match='exceeds the padded image'):
         crop(dict(img=make_img()))
 
@@ -69,8 +68,7 @@ def test_random_flip():
     assert flipped['flip'] is True
     for y in range(4):
         for x in range(5):
-            np.testing.assert_array_equal(flipped['img'][y, x],
-                                          img[y, 4 - x])
+            np.testing.assert_array_equal(flipped['img'][y, x], img[y, 4 - x])
     kept = TRANSFORMS.build(dict(type='mmkd.RandomFlipCls', prob=0.0))(
         dict(img=img.copy()))
     assert kept['flip'] is False
@@ -86,8 +84,9 @@ def test_random_flip():
 def test_pack_cls_inputs():
     pack = TRANSFORMS.build(dict(type='mmkd.PackClsInputs'))
     img = make_img()
-    out = pack(dict(img=img, gt_label=7, sample_idx=3, img_shape=(4, 5),
-                    other='dropped'))
+    out = pack(
+        dict(img=img, gt_label=7, sample_idx=3, img_shape=(4, 5),
+             other='dropped'))
     inputs, sample = out['inputs'], out['data_samples']
     assert inputs.shape == (3, 4, 5) and inputs.dtype == torch.uint8
     for c in range(3):
@@ -100,8 +99,8 @@ def test_pack_cls_inputs():
     assert sample.metainfo == dict(sample_idx=3, img_shape=(4, 5))
     grey = pack(dict(img=img[:, :, 0]))
     assert grey['inputs'].shape == (1, 4, 5)
-    torch.testing.assert_close(grey['inputs'][0],
-                               torch.from_numpy(img[..., 0]))
+    torch.testing.assert_close(grey['inputs'][0], torch.from_numpy(img[...,
+                                                                       0]))
     assert 'gt_label' not in grey['data_samples']
     with pytest.raises(TypeError, match='H x W or H x W x C numpy array'):
         pack(dict(img=torch.zeros(3, 4, 5)))

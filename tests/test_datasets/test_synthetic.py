@@ -31,14 +31,13 @@ EXPECTED_HUE = {'circle': 0, 'square': 120, 'triangle': 225, 'star': 55}
 
 @pytest.fixture(scope='module')
 def coco_set(tmp_path_factory):
-    return make_coco_shapes(tmp_path_factory.mktemp('coco') / 'set',
-                            **COCO_KW)
+    return make_coco_shapes(tmp_path_factory.mktemp('coco') / 'set', **COCO_KW)
 
 
 @pytest.fixture(scope='module')
 def cs_set(tmp_path_factory):
-    return make_cityscapes_shapes(tmp_path_factory.mktemp('cs') / 'set',
-                                  **CS_KW)
+    return make_cityscapes_shapes(
+        tmp_path_factory.mktemp('cs') / 'set', **CS_KW)
 
 
 def _tree_bytes(root):
@@ -54,8 +53,7 @@ def _median_hue(pixels):
     hsv = np.asarray(
         Image.fromarray(pixels[None].astype(np.uint8)).convert('HSV'))[0]
     ang = hsv[:, 0].astype(np.float64) / 256. * 2 * np.pi
-    return np.degrees(np.arctan2(np.sin(ang).mean(),
-                                 np.cos(ang).mean())) % 360
+    return np.degrees(np.arctan2(np.sin(ang).mean(), np.cos(ang).mean())) % 360
 
 
 def _hue_dist(a, b):
@@ -91,13 +89,13 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, maker, kw):
 
 
 def test_coco_annotations_consistent(coco_set):
-    assert coco_set['classes'] == COCO_SHAPES_CLASSES == (
-        'circle', 'square', 'triangle', 'star')
+    assert coco_set['classes'] == COCO_SHAPES_CLASSES == ('circle', 'square',
+                                                          'triangle', 'star')
     root = Path(coco_set['data_root'])
     for split in ('train', 'val'):
         coco = _load_coco(coco_set, split)
-        assert [c['name'] for c in coco['categories']] == list(
-            COCO_SHAPES_CLASSES)
+        assert [c['name']
+                for c in coco['categories']] == list(COCO_SHAPES_CLASSES)
         assert [c['id'] for c in coco['categories']] == [1, 2, 3, 4]
         assert len(coco['images']) == COCO_KW[f'num_{split}']
         assert coco_set[split]['num_objects'] == len(coco['annotations'])
@@ -110,8 +108,9 @@ def test_coco_annotations_consistent(coco_set):
                 Image.open(root / coco_set[split]['img_prefix'] /
                            img['file_name']).convert('RGB'))
             assert pixels.shape == (h, w, 3)
-            anns = [a for a in coco['annotations']
-                    if a['image_id'] == img['id']]
+            anns = [
+                a for a in coco['annotations'] if a['image_id'] == img['id']
+            ]
             assert 1 <= len(anns) <= 4
             union = np.zeros((h, w), dtype=int)
             for a in anns:
@@ -150,9 +149,10 @@ def test_cityscapes_labels_consistent(cs_set):
             assert img_path.name.endswith('_leftImg8bit.png')
             city = img_path.parent.name
             assert img_path.name.startswith(city + '_')
-            seg_path = (root / cs_set[split]['seg_map_path'] / city /
-                        img_path.name.replace('_leftImg8bit.png',
-                                              '_gtFine_labelTrainIds.png'))
+            seg_path = (
+                root /
+                cs_set[split]['seg_map_path'] / city / img_path.name.replace(
+                    '_leftImg8bit.png', '_gtFine_labelTrainIds.png'))
             label_img = Image.open(seg_path)
             assert label_img.mode == 'L'
             label = np.asarray(label_img)
@@ -188,8 +188,8 @@ def test_idempotent_and_regenerates(tmp_path):
     smaller = make_coco_shapes(out, **dict(COCO_KW, num_train=2))
     assert smaller['generated'] and smaller['train']['num_images'] == 2
     assert len(list((out / 'train').glob('*.png'))) == 2
-    assert json.loads((out / 'meta.json').read_text())['params'][
-        'num_train'] == 2
+    assert json.loads(
+        (out / 'meta.json').read_text())['params']['num_train'] == 2
 
 
 def test_refuses_foreign_folders(tmp_path):
@@ -238,11 +238,11 @@ def test_more_classes(tmp_path):
 def test_cli_matches_function(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     script = str(REPO_ROOT / 'tools' / 'misc' / 'make_shapes.py')
-    out = subprocess.run(
-        [sys.executable, script, 'coco', str(tmp_path / 'cli'),
-         '--num-train', '2', '--num-val', '1', '--size', '64', '64',
-         '--seed', '3'],
-        env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([
+        sys.executable, script, 'coco',
+        str(tmp_path / 'cli'), '--num-train', '2', '--num-val', '1', '--size',
+        '64', '64', '--seed', '3'
+    ], env=env, capture_output=True, text=True, check=True)
     info = json.loads(out.stdout)
     assert info['train']['num_images'] == 2 and info['classes'] == list(
         COCO_SHAPES_CLASSES)
@@ -261,11 +261,14 @@ def test_cli_rejects_num_classes_for_cityscapes(tmp_path, capsys):
     assert err.value.code == 2
     assert 'coco layout only' in capsys.readouterr().err
     assert not (tmp_path / 'x').exists()
-    info = cli.main(['cityscapes', str(tmp_path / 'y'), '--num-train', '1',
-                     '--num-val', '1', '--size', '64', '128'])
+    info = cli.main([
+        'cityscapes',
+        str(tmp_path / 'y'), '--num-train', '1', '--num-val', '1', '--size',
+        '64', '128'
+    ])
     assert info['val']['num_images'] == 1
-    assert json.loads(capsys.readouterr().out)['classes'] == list(
-        CITYSCAPES_CLASSES)
+    assert json.loads(
+        capsys.readouterr().out)['classes'] == list(CITYSCAPES_CLASSES)
 
 
 # ------------------------------------------------- real mmdet / mmseg APIs
@@ -274,12 +277,10 @@ def _build_coco_dataset(info, split):
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     cfg = dict(
-        type='CocoDataset',
-        data_root=info['data_root'],
+        type='CocoDataset', data_root=info['data_root'],
         ann_file=info[split]['ann_file'],
         data_prefix=dict(img=info[split]['img_prefix']),
-        metainfo=dict(classes=info['classes']),
-        test_mode=split == 'val',
+        metainfo=dict(classes=info['classes']), test_mode=split == 'val',
         pipeline=[
             dict(type='LoadImageFromFile'),
             dict(type='LoadAnnotations', with_bbox=True),
@@ -294,15 +295,13 @@ def _build_cityscapes_dataset(info, split):
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     cfg = dict(
-        type='CityscapesDataset',
-        data_root=info['data_root'],
+        type='CityscapesDataset', data_root=info['data_root'],
         data_prefix=dict(img_path=info[split]['img_path'],
-                         seg_map_path=info[split]['seg_map_path']),
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='LoadAnnotations'),
-            dict(type='PackSegInputs')
-        ])
+                         seg_map_path=info[split]['seg_map_path']), pipeline=[
+                             dict(type='LoadImageFromFile'),
+                             dict(type='LoadAnnotations'),
+                             dict(type='PackSegInputs')
+                         ])
     with DefaultScope.overwrite_default_scope('mmseg'):
         return DATASETS.build(cfg)
 
@@ -316,8 +315,9 @@ def test_coco_dataset_loads(coco_set):
         item = ds[i]
         sample = item['data_samples']
         assert tuple(item['inputs'].shape) == (3, *COCO_KW['img_size'])
-        anns = [a for a in coco['annotations']
-                if a['image_id'] == sample.img_id]
+        anns = [
+            a for a in coco['annotations'] if a['image_id'] == sample.img_id
+        ]
         expected = torch.tensor([[x, y, x + w, y + h]
                                  for x, y, w, h in (a['bbox'] for a in anns)],
                                 dtype=torch.float32)
@@ -379,9 +379,8 @@ def _iou_eval(info, constant=None):
         gt = sample.gt_sem_seg.data
         pred = gt.clone() if constant is None else torch.full_like(
             gt, constant)
-        metric.process({}, [
-            dict(pred_sem_seg=dict(data=pred), gt_sem_seg=dict(data=gt))
-        ])
+        metric.process(
+            {}, [dict(pred_sem_seg=dict(data=pred), gt_sem_seg=dict(data=gt))])
     return metric.evaluate(len(ds))
 
 

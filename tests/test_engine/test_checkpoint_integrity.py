@@ -15,16 +15,13 @@ import subprocess
 import sys
 
 import pytest
+from dense_utils import REPO_ROOT, load, save_untrained, shrink_det_cfg, train
 
-from dense_utils import (REPO_ROOT, load, save_untrained, shrink_det_cfg,
-                         train)
 from mmkd.apis import build_runner, prepare_train_cfg
 from mmkd.engine import safe_torch_load
 from mmkd.engine.checkpoint_files import (PARTIAL_SUFFIX, AtomicLocalBackend,
                                           CorruptCheckpointError,
-                                          checkpoint_problem,
-                                          protect_checkpoints_in,
-                                          release_removals)
+                                          DeferredRemovals, checkpoint_problem)
 
 RETINA_S = 'configs/toy/retinanet_r18-w32_shapes-coco.py'
 RETINA_T = 'configs/toy/retinanet_r18-w64_shapes-coco.py'
@@ -59,8 +56,9 @@ def test_failed_write_keeps_the_old_file_and_leaves_nothing(
         return real_write(fd, bytes(data)[:len(data) // 2])
 
     monkeypatch.setattr(os, 'write', disk_fills_up)
-    with pytest.raises(OSError, match=r'No space left on device while '
-                       r'writing .*epoch_1\.pth\. Nothing was replaced'):
+    with pytest.raises(
+            OSError, match=r'No space left on device while '
+            r'writing .*epoch_1\.pth\. Nothing was replaced'):
         backend.put(b'x' * 4096, path)
     monkeypatch.undo()
     assert len(calls) == 2  # the fault did strike mid-write
@@ -72,16 +70,43 @@ def test_removal_waits_until_released(tmp_path):
     old = tmp_path / 'epoch_1.pth'
     backend = AtomicLocalBackend()
     backend.put(b'old', old)
-    protect_checkpoints_in(str(tmp_path))
+    removals = DeferredRemovals()
+    backend.defer_removals_to(removals)
+    removals.protect(str(tmp_path))
     try:
         backend.remove(old)
         assert old.exists()  # still there while the newer one is written
         backend.put(b'new', tmp_path / 'epoch_2.pth')
-        assert release_removals(str(tmp_path)) == [str(old)]
+        assert removals.release(str(tmp_path)) == [str(old)]
         assert not old.exists()
     finally:
-        release_removals(str(tmp_path), stop=True)
+        removals.release(str(tmp_path), stop=True)
     backend.remove(tmp_path / 'epoch_2.pth')  # not protected: at once
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_file_written_again_after_its_removal_was_deferred_stays(tmp_path):
+    path = tmp_path / 'best_acc_epoch_1.pth'
+    writer, remover = AtomicLocalBackend(), AtomicLocalBackend()
+    removals = DeferredRemovals()
+    remover.defer_removals_to(removals)
+    removals.protect(str(tmp_path))
+    writer.put(b'old', path)
+    remover.remove(path)
+    writer.put(b'written again', path)  # another instance, as mmengine's
+    assert removals.release() == []
+    assert path.read_bytes() == b'written again'
+
+
+def test_each_runner_hook_has_its_own_removals(tmp_path):
+    from mmkd.engine.hooks import CheckpointIntegrityHook
+    first, second = CheckpointIntegrityHook(), CheckpointIntegrityHook()
+    assert first.removals is not second.removals
+    backend = AtomicLocalBackend()
+    backend.defer_removals_to(first.removals)
+    first.removals.protect(str(tmp_path))
+    backend.put(b'x', tmp_path / 'a.pth')
+    AtomicLocalBackend().remove(tmp_path / 'a.pth')  # no removals: at once
     assert os.listdir(tmp_path) == []
 
 
@@ -131,14 +156,16 @@ def test_kill_during_checkpoint_write_keeps_previous_and_resumes(
     assert osp.basename(partial[0]).startswith('.epoch_2.pth.')
     ckpt = safe_torch_load(str(first))
     assert ckpt['meta']['epoch'] == 1
-    assert not any(k.startswith(('student.', 'distill_entries.'))
-                   for k in ckpt['state_dict'])  # plain student keys
-    assert any(k.startswith('distill_entries.')
-               for k in ckpt['distill_state_dict'])
+    assert not any(
+        k.startswith(('student.', 'distill_entries.'))
+        for k in ckpt['state_dict'])  # plain student keys
+    assert any(
+        k.startswith('distill_entries.') for k in ckpt['distill_state_dict'])
 
     # --resume continues from epoch 1
-    runner = build_runner(prepare_train_cfg(
-        copy.deepcopy(cfg), work_dir=str(tmp_path), resume='auto'))
+    runner = build_runner(
+        prepare_train_cfg(
+            copy.deepcopy(cfg), work_dir=str(tmp_path), resume='auto'))
     runner.train()
     assert runner.epoch == 2
     log = last_log(tmp_path)
@@ -154,13 +181,14 @@ def test_kill_during_checkpoint_write_keeps_previous_and_resumes(
 def two_epochs(tmp_path_factory, coco_shapes_root):
     """A plain toy RetinaNet run of 2 epochs: epoch_1.pth, epoch_2.pth."""
     work_dir = tmp_path_factory.mktemp('two_epochs')
-    train(shrink_det_cfg(load(RETINA_S), coco_shapes_root, str(work_dir),
-                         max_epochs=2))
+    train(
+        shrink_det_cfg(
+            load(RETINA_S), coco_shapes_root, str(work_dir), max_epochs=2))
     return work_dir
 
 
-def broken_copy(run_dir, tmp_path, damage='truncated', keep=('epoch_1.pth',
-                                                             'epoch_2.pth')):
+def broken_copy(run_dir, tmp_path, damage='truncated',
+                keep=('epoch_1.pth', 'epoch_2.pth')):
     """A copy of the run whose epoch_2.pth (the latest) is damaged as a
     kill during mmengine's in-place write (truncated) or a bad disk
     (corrupt) leaves it."""
@@ -180,10 +208,10 @@ def broken_copy(run_dir, tmp_path, damage='truncated', keep=('epoch_1.pth',
 
 
 def resume_cfg(coco_shapes_root, work, resume, max_epochs=2):
-    cfg = shrink_det_cfg(load(RETINA_S), coco_shapes_root, str(work),
-                         max_epochs=max_epochs)
-    return build_runner(prepare_train_cfg(cfg, work_dir=str(work),
-                                          resume=resume))
+    cfg = shrink_det_cfg(
+        load(RETINA_S), coco_shapes_root, str(work), max_epochs=max_epochs)
+    return build_runner(
+        prepare_train_cfg(cfg, work_dir=str(work), resume=resume))
 
 
 @pytest.mark.parametrize('damage,why', [
@@ -196,24 +224,25 @@ def test_resume_from_broken_checkpoint_names_it_and_the_earlier_one(
     work = broken_copy(two_epochs, tmp_path, damage)
     latest, earlier = str(work / 'epoch_2.pth'), str(work / 'epoch_1.pth')
     runner = resume_cfg(coco_shapes_root, work, resume=latest)
-    with pytest.raises(CorruptCheckpointError,
-                       match=rf'cannot resume from {re.escape(latest)}: '
-                       rf'{why}.*--resume {re.escape(earlier)}'):
+    with pytest.raises(
+            CorruptCheckpointError,
+            match=rf'cannot resume from {re.escape(latest)}: '
+            rf'{why}.*--resume {re.escape(earlier)}'):
         runner.train()
     assert runner.iter == 0
 
 
 def test_auto_resume_falls_back_to_newest_complete(two_epochs,
-                                                   coco_shapes_root,
-                                                   tmp_path):
+                                                   coco_shapes_root, tmp_path):
     work = broken_copy(two_epochs, tmp_path)
     runner = resume_cfg(coco_shapes_root, work, resume='auto')
     runner.train()
     assert runner.epoch == 2
     log = last_log(work)
-    assert re.search(r'cannot resume from the latest checkpoint .*'
-                     r'epoch_2\.pth .*it is truncated.*Resuming from '
-                     r'.*epoch_1\.pth, the newest complete checkpoint', log)
+    assert re.search(
+        r'cannot resume from the latest checkpoint .*'
+        r'epoch_2\.pth .*it is truncated.*Resuming from '
+        r'.*epoch_1\.pth, the newest complete checkpoint', log)
     assert 'resumed epoch: 1' in log
     assert checkpoint_problem(str(work / 'epoch_2.pth')) is None
 
@@ -231,14 +260,15 @@ def test_auto_resume_without_last_checkpoint_does_not_start_over(
     assert (work / 'epoch_2.pth').read_bytes() == before  # not overwritten
 
 
-def test_auto_resume_with_no_complete_checkpoint(two_epochs,
-                                                 coco_shapes_root, tmp_path):
+def test_auto_resume_with_no_complete_checkpoint(two_epochs, coco_shapes_root,
+                                                 tmp_path):
     work = broken_copy(two_epochs, tmp_path, keep=('epoch_2.pth', ))
     runner = resume_cfg(coco_shapes_root, work, resume='auto')
-    with pytest.raises(CorruptCheckpointError,
-                       match=r'cannot resume from the latest checkpoint '
-                       r'.*epoch_2\.pth.*truncated.*holds no earlier '
-                       r'complete checkpoint. Train from the start, '
-                       r'without --resume'):
+    with pytest.raises(
+            CorruptCheckpointError,
+            match=r'cannot resume from the latest checkpoint '
+            r'.*epoch_2\.pth.*truncated.*holds no earlier '
+            r'complete checkpoint. Train from the start, '
+            r'without --resume'):
         runner.train()
     assert runner.iter == 0

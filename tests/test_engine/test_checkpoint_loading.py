@@ -36,20 +36,13 @@ def make_runner(work_dir, max_epochs, resume=False):
     data = [dict(inputs=x[i], targets=y[i]) for i in range(16)]
     torch.manual_seed(0)  # same initial weights in every run
     return Runner(
-        model=TinyRegressor(),
-        work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=data,
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            collate_fn=dict(type='default_collate'),
-            batch_size=4),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05,
-                                          momentum=0.9)),
+        model=TinyRegressor(), work_dir=str(work_dir), train_dataloader=dict(
+            dataset=data, sampler=dict(type='DefaultSampler', shuffle=True),
+            collate_fn=dict(type='default_collate'), batch_size=4),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook',
-                                           interval=1)),
-        randomness=dict(seed=0, deterministic=True),
-        resume=resume,
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
+        randomness=dict(seed=0, deterministic=True), resume=resume,
         default_scope='mmengine')
 
 
@@ -87,8 +80,8 @@ def test_resume_matches_uninterrupted_run(trained, tmp_path):
     resumed = make_runner(tmp_path, max_epochs=2, resume=True)
     resumed.train()
     assert resumed.epoch == 2
-    torch.testing.assert_close(resumed.model.fc.weight, full_weight,
-                               rtol=0, atol=0)
+    torch.testing.assert_close(resumed.model.fc.weight, full_weight, rtol=0,
+                               atol=0)
 
 
 class Foreign:
@@ -103,9 +96,10 @@ class GetattrAttack:
         return getattr, (HistoryBuffer, '__init__')
 
 
-@pytest.mark.parametrize('payload', [
-    Foreign(), argparse.Namespace(a=1), GetattrAttack()
-], ids=['custom-class', 'namespace', 'getattr-other-attr'])
+@pytest.mark.parametrize(
+    'payload', [Foreign(), argparse.Namespace(a=1),
+                GetattrAttack()],
+    ids=['custom-class', 'namespace', 'getattr-other-attr'])
 def test_foreign_global_is_refused(tmp_path, payload):
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': {'w': torch.zeros(1)}, 'extra': payload}, path)

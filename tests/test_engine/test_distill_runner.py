@@ -13,9 +13,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmkd.apis import build_runner, prepare_train_cfg
-from mmkd.apis import runner_cfg as runner_cfg_module
-from mmkd.engine import DistillRunner, init_cpu_dist
-from mmkd.engine.runner import hook_type_name
+from mmkd.engine import DistillRunner, distill_hooks, init_cpu_dist
+from mmkd.engine.distill_hooks import hook_type_name
 from mmkd.utils import load_config
 
 REPO_PKD = 'configs/pkd/pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'
@@ -48,7 +47,7 @@ def _hook_names(runner):
 
 def _assert_once_each(runner):
     names = _hook_names(runner)
-    for hook in runner_cfg_module.DISTILL_HOOKS:
+    for hook in distill_hooks.DISTILL_HOOKS:
         assert names.count(hook.split('.')[-1]) == 1, (hook, names)
 
 
@@ -89,10 +88,10 @@ def test_config_without_the_base_gets_the_runner_from_tools(
 
 def test_the_runner_reads_the_one_hook_list(tmp_path, teacher_ckpt,
                                             coco_shapes_root, monkeypatch):
-    extended = tuple(runner_cfg_module.DISTILL_HOOKS) + ('mmkd.BestStateHook',)
-    monkeypatch.setattr(runner_cfg_module, 'DISTILL_HOOKS', extended)
-    runner = RUNNERS.build(_cfg(REPO_PKD, tmp_path, teacher_ckpt,
-                                coco_shapes_root))
+    extended = distill_hooks.DISTILL_HOOKS + ('mmkd.BestStateHook', )
+    monkeypatch.setattr(distill_hooks, 'DISTILL_HOOKS', extended)
+    runner = RUNNERS.build(
+        _cfg(REPO_PKD, tmp_path, teacher_ckpt, coco_shapes_root))
     assert _hook_names(runner).count('BestStateHook') == 1
 
 
@@ -102,6 +101,8 @@ def test_no_distill_hooks_for_a_plain_model(tmp_path):
     names = _hook_names(RUNNERS.build(cfg))
     assert 'DistillCheckHook' not in names
     assert 'DistillCheckpointHook' not in names
+    for hook in distill_hooks.RUN_STATE_HOOKS:  # every run gets these
+        assert names.count(hook.split('.')[-1]) == 1, (hook, names)
 
 
 def test_hook_type_name():
@@ -128,14 +129,17 @@ def test_ddp_config_on_any_device():
         return DistillRunner._ddp_cfg(fake, wrapper_cfg, model)
 
     # mmengine's default (no model_wrapper_cfg): the same arguments
-    assert ddp_cfg(None, plain) == dict(
-        type='mmkd.MMKDDistributedDataParallel', broadcast_buffers=False)
+    assert ddp_cfg(None,
+                   plain) == dict(type='mmkd.MMKDDistributedDataParallel',
+                                  broadcast_buffers=False)
     assert ddp_cfg(None, distiller)['find_unused_parameters'] is True
-    assert ddp_cfg(None, distiller, find_unused_parameters=False)[
-        'find_unused_parameters'] is False
+    assert ddp_cfg(
+        None, distiller,
+        find_unused_parameters=False)['find_unused_parameters'] is False
     # an explicit mmengine DDP config keeps its arguments
-    out = ddp_cfg(dict(type='MMDistributedDataParallel',
-                       find_unused_parameters=False), distiller)
+    out = ddp_cfg(
+        dict(type='MMDistributedDataParallel', find_unused_parameters=False),
+        distiller)
     assert out == dict(type='mmkd.MMKDDistributedDataParallel',
                        find_unused_parameters=False)
     # other wrappers are left alone
@@ -148,6 +152,7 @@ def test_cpu_start_needs_torchrun(monkeypatch):
         init_cpu_dist('slurm')
     for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
         monkeypatch.delenv(key, raising=False)
-    with pytest.raises(RuntimeError, match='RANK, WORLD_SIZE, MASTER_ADDR, '
-                       'MASTER_PORT not set.*dist_train.sh'):
+    with pytest.raises(
+            RuntimeError, match='RANK, WORLD_SIZE, MASTER_ADDR, '
+            'MASTER_PORT not set.*dist_train.sh'):
         init_cpu_dist('pytorch')

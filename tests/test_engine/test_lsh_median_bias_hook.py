@@ -27,13 +27,13 @@ PREPROCESSOR = dict(type='ImgDataPreprocessor', mean=[33.3], std=[78.6])
 def _mnist(start, num):
     """``num`` MNIST test images from ``start`` as packed samples."""
     with gzip.open(MNIST_ROOT / 't10k-images-idx3-ubyte.gz', 'rb') as f:
-        imgs = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28,
-                                                                     28)
+        imgs = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
     with gzip.open(MNIST_ROOT / 't10k-labels-idx1-ubyte.gz', 'rb') as f:
         labels = np.frombuffer(f.read(), np.uint8, offset=8)
     return [
-        dict(inputs=torch.from_numpy(imgs[i].copy())[None],
-             data_samples=ClsDataSample().set_gt_label(int(labels[i])))
+        dict(
+            inputs=torch.from_numpy(imgs[i].copy())[None],
+            data_samples=ClsDataSample().set_gt_label(int(labels[i])))
         for i in range(start, start + num)
     ]
 
@@ -44,44 +44,43 @@ def _classifier(channels, hidden):
         backbone=dict(type='mmkd.MnistConvNet', channels=channels,
                       hidden=hidden),
         head=dict(type='mmkd.LinearClsHead', num_classes=10,
-                  in_channels=hidden),
-        data_preprocessor=PREPROCESSOR)
+                  in_channels=hidden), data_preprocessor=PREPROCESSOR)
 
 
 def _runner(work_dir, teacher_ckpt, data, max_iters, name, resume=False):
     distiller = dict(
-        type='mmkd.SingleTeacherDistiller',
-        student=_classifier((2, 4), 8),
-        teacher=dict(model=_classifier((4, 8), 16),
-                     checkpoint=str(teacher_ckpt)),
+        type='mmkd.SingleTeacherDistiller', student=_classifier(
+            (2, 4), 8), teacher=dict(
+                model=_classifier((4, 8), 16), checkpoint=str(teacher_ckpt)),
         distill=[
-            dict(name='feat', student='head.pre_logits',
-                 teacher='head.pre_logits', teacher_logits='head.fc',
-                 connector=dict(type='mmkd.LinearConnector', in_features=8,
-                                out_features=16),
-                 loss=dict(type='mmkd.LSHLoss', in_channels=16, num_bits=24,
-                           std_from='head.fc.weight',
-                           teacher_correct_only=True, loss_weight=6.0)),
-            dict(name='map', student='backbone.layer2',
-                 teacher='backbone.layer2',
-                 connector=dict(type='mmkd.ConvConnector', in_channels=4,
-                                out_channels=8),
-                 loss=dict(type='mmkd.LSHLoss', in_channels=8, num_bits=16,
-                           std=0.1, mode='lsh')),
+            dict(
+                name='feat', student='head.pre_logits',
+                teacher='head.pre_logits', teacher_logits='head.fc',
+                connector=dict(type='mmkd.LinearConnector', in_features=8,
+                               out_features=16),
+                loss=dict(type='mmkd.LSHLoss', in_channels=16, num_bits=24,
+                          std_from='head.fc.weight', teacher_correct_only=True,
+                          loss_weight=6.0)),
+            dict(
+                name='map', student='backbone.layer2',
+                teacher='backbone.layer2',
+                connector=dict(type='mmkd.ConvConnector', in_channels=4,
+                               out_channels=8),
+                loss=dict(type='mmkd.LSHLoss', in_channels=8, num_bits=16,
+                          std=0.1, mode='lsh')),
         ])
     return Runner(
         model=distiller,
         work_dir=str(work_dir),
         train_dataloader=dict(
-            dataset=data,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            collate_fn=dict(type='pseudo_collate'),
-            batch_size=BATCH,
+            dataset=data, sampler=dict(type='DefaultSampler', shuffle=False),
+            collate_fn=dict(type='pseudo_collate'), batch_size=BATCH,
             num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        default_hooks=dict(checkpoint=dict(
-            type='CheckpointHook', interval=2, by_epoch=False)),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2,
+                            by_epoch=False)),
         custom_hooks=[
             # 49 positions x 16 images per batch <= 1024: maps use every
             # position, so the medians can be checked exactly
@@ -194,8 +193,7 @@ def test_resume_does_not_run_again(runs):
             assert torch.equal(state[key], saved[key]), (entry.name, key)
     # had it run again, the new data would have given other medians
     feat = model.distill_entries[0].losses[0]
-    proj = _teacher_projections(model, feat, runs['other'],
-                                'head.pre_logits')
+    proj = _teacher_projections(model, feat, runs['other'], 'head.pre_logits')
     assert not torch.allclose(-proj.median(0).values, feat.proj_bias)
 
 
@@ -224,12 +222,12 @@ def test_project_subsamples_positions():
     assert len(set(match.float().argmax(1).tolist())) == 50
     assert torch.equal(rows, hook._project(loss, feat, index=3))
     small = torch.randn(4, 8)
-    assert torch.equal(hook._project(loss, small, 0),
-                       loss.projections(small))
+    assert torch.equal(hook._project(loss, small, 0), loss.projections(small))
 
 
 @pytest.mark.parametrize('kwargs', [
-    dict(max_batches=0), dict(max_batches=1.5),
+    dict(max_batches=0),
+    dict(max_batches=1.5),
     dict(max_vectors_per_batch=0)
 ])
 def test_hook_arguments(kwargs):
@@ -250,17 +248,13 @@ class _Plain(BaseModel):
 
 def test_hook_needs_a_distiller(tmp_path):
     runner = Runner(
-        model=_Plain(),
-        work_dir=str(tmp_path),
-        train_dataloader=dict(
+        model=_Plain(), work_dir=str(tmp_path), train_dataloader=dict(
             dataset=[dict(inputs=torch.zeros(2))] * 4,
             sampler=dict(type='DefaultSampler', shuffle=False),
-            collate_fn=dict(type='pseudo_collate'),
-            batch_size=2),
+            collate_fn=dict(type='pseudo_collate'), batch_size=2),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         train_cfg=dict(by_epoch=False, max_iters=1),
         custom_hooks=[dict(type='mmkd.LSHMedianBiasHook')],
-        experiment_name='lsh_hook_plain',
-        default_scope='mmengine')
+        experiment_name='lsh_hook_plain', default_scope='mmengine')
     with pytest.raises(TypeError, match='needs a distiller model'):
         runner.train()

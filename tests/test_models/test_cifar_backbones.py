@@ -17,10 +17,19 @@ ZOO = ('resnet8 resnet14 resnet20 resnet32 resnet44 resnet56 resnet110 '
 # Parameter counts (millions, with a 100-class linear head) published in
 # the KD literature (CRD, Tian et al. ICLR 2020; ReviewKD/DKD tables).
 PUBLISHED_PARAMS = {
-    'resnet20': 0.28, 'resnet56': 0.86, 'resnet110': 1.74,
-    'resnet8x4': 1.23, 'resnet32x4': 7.43, 'wrn_16_2': 0.70,
-    'wrn_40_1': 0.57, 'wrn_40_2': 2.25, 'vgg8': 3.96, 'vgg13': 9.46,
-    'MobileNetV2': 0.81, 'ShuffleV1': 0.95, 'ShuffleV2': 1.35,
+    'resnet20': 0.28,
+    'resnet56': 0.86,
+    'resnet110': 1.74,
+    'resnet8x4': 1.23,
+    'resnet32x4': 7.43,
+    'wrn_16_2': 0.70,
+    'wrn_40_1': 0.57,
+    'wrn_40_2': 2.25,
+    'vgg8': 3.96,
+    'vgg13': 9.46,
+    'MobileNetV2': 0.81,
+    'ShuffleV1': 0.95,
+    'ShuffleV2': 1.35,
 }
 
 
@@ -36,10 +45,11 @@ def one_thread():
 def _classifier(name, num_classes):
     backbone = MODELS.build(dict(type=f'mmkd.{name}'))
     return MODELS.build(
-        dict(type='mmkd.ImageClassifier', backbone=backbone,
-             neck=dict(type='mmkd.GlobalAveragePooling'),
-             head=dict(type='mmkd.LinearClsHead', num_classes=num_classes,
-                       in_channels=backbone.out_channels)))
+        dict(
+            type='mmkd.ImageClassifier', backbone=backbone,
+            neck=dict(type='mmkd.GlobalAveragePooling'),
+            head=dict(type='mmkd.LinearClsHead', num_classes=num_classes,
+                      in_channels=backbone.out_channels)))
 
 
 def _num_params(module):
@@ -57,8 +67,8 @@ def test_zoo_model_forward(name):
     with torch.no_grad():
         feat = model.backbone(x)
         logits = model(x, mode='tensor')
-    assert feat.dim() == 4 and feat.shape[:2] == (
-        2, model.backbone.out_channels)
+    assert feat.dim() == 4 and feat.shape[:2] == (2,
+                                                  model.backbone.out_channels)
     assert logits.shape == (2, 7)
     assert torch.isfinite(logits).all()
     # Every stage the docs name exists, with the documented widths.
@@ -102,20 +112,20 @@ def test_resnet8_param_count_by_hand():
 def test_feature_map_sizes():
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
-        assert MODELS.build(dict(type='mmkd.resnet8x4'))(x).shape == (
-            1, 256, 8, 8)
-        assert MODELS.build(dict(type='mmkd.wrn_16_2'))(x).shape == (
-            1, 128, 8, 8)
-        assert MODELS.build(dict(type='mmkd.vgg8'))(x).shape == (1, 512, 4,
-                                                                  4)
-        assert CifarVGG(8, pool_after_block4=True)(
-            torch.randn(1, 3, 64, 64)).shape == (1, 512, 4, 4)
-        assert MODELS.build(dict(type='mmkd.MobileNetV2'))(x).shape == (
-            1, 1280, 2, 2)
+        assert MODELS.build(dict(type='mmkd.resnet8x4'))(x).shape == (1, 256,
+                                                                      8, 8)
+        assert MODELS.build(dict(type='mmkd.wrn_16_2'))(x).shape == (1, 128, 8,
+                                                                     8)
+        assert MODELS.build(dict(type='mmkd.vgg8'))(x).shape == (1, 512, 4, 4)
+        assert CifarVGG(8, pool_after_block4=True)(torch.randn(
+            1, 3, 64, 64)).shape == (1, 512, 4, 4)
+        assert MODELS.build(dict(type='mmkd.MobileNetV2'))(x).shape == (1,
+                                                                        1280,
+                                                                        2, 2)
         assert MODELS.build(dict(type='mmkd.ShuffleV1'))(x).shape == (1, 960,
-                                                                     4, 4)
-        assert MODELS.build(dict(type='mmkd.ShuffleV2'))(x).shape == (
-            1, 1024, 4, 4)
+                                                                      4, 4)
+        assert MODELS.build(dict(type='mmkd.ShuffleV2'))(x).shape == (1, 1024,
+                                                                      4, 4)
 
 
 def test_alias_equals_family_class():
@@ -123,8 +133,8 @@ def test_alias_equals_family_class():
     alias = MODELS.build(dict(type='mmkd.resnet32x4'))
     torch.manual_seed(0)
     family = MODELS.build(
-        dict(type='mmkd.CifarResNet', depth=32,
-             stage_channels=(64, 128, 256), stem_channels=32))
+        dict(type='mmkd.CifarResNet', depth=32, stage_channels=(64, 128, 256),
+             stem_channels=32))
     assert isinstance(alias, CifarResNet)
     alias_state, family_state = alias.state_dict(), family.state_dict()
     assert list(alias_state) == list(family_state)
@@ -178,10 +188,10 @@ def test_mnist_convnet_sizes():
     teacher = MnistConvNet(channels=(32, 64), hidden=128)
     student = MnistConvNet(channels=(4, 8), hidden=16)
     # conv (no bias) + BN per stage, then Linear(C * 7 * 7, hidden).
-    assert _num_params(teacher) == (9 * 32 + 64) + (
-        9 * 32 * 64 + 128) + (64 * 49 * 128 + 128)
-    assert _num_params(student) == (9 * 4 + 8) + (9 * 4 * 8 + 16) + (
-        8 * 49 * 16 + 16)
+    assert _num_params(
+        teacher) == (9 * 32 + 64) + (9 * 32 * 64 + 128) + (64 * 49 * 128 + 128)
+    assert _num_params(student) == (9 * 4 + 8) + (9 * 4 * 8 +
+                                                  16) + (8 * 49 * 16 + 16)
     assert 100_000 < _num_params(teacher) < 1_000_000
     assert _num_params(student) < 10_000
     x = torch.randn(3, 1, 28, 28)

@@ -16,10 +16,11 @@ NUM_CLASSES = 5
 
 def _model(backbone=dict(type='mmkd.resnet8'), in_channels=64, **kwargs):
     return MODELS.build(
-        dict(type='mmkd.ImageClassifier', backbone=backbone,
-             neck=dict(type='mmkd.GlobalAveragePooling'),
-             head=dict(type='mmkd.LinearClsHead', num_classes=NUM_CLASSES,
-                       in_channels=in_channels), **kwargs))
+        dict(
+            type='mmkd.ImageClassifier', backbone=backbone,
+            neck=dict(type='mmkd.GlobalAveragePooling'),
+            head=dict(type='mmkd.LinearClsHead', num_classes=NUM_CLASSES,
+                      in_channels=in_channels), **kwargs))
 
 
 def _batch(n=4, seed=0):
@@ -142,11 +143,12 @@ def test_mmdet_resnet_backbone():
 
 def test_without_neck_on_vector_backbone():
     model = MODELS.build(
-        dict(type='mmkd.ImageClassifier',
-             backbone=dict(type='mmkd.MnistConvNet', channels=(4, 8),
-                           hidden=16),
-             head=dict(type='mmkd.LinearClsHead', num_classes=10,
-                       in_channels=16)))
+        dict(
+            type='mmkd.ImageClassifier',
+            backbone=dict(type='mmkd.MnistConvNet', channels=(4, 8),
+                          hidden=16), head=dict(type='mmkd.LinearClsHead',
+                                                num_classes=10,
+                                                in_channels=16)))
     assert model.neck is None
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
@@ -160,15 +162,16 @@ def test_train_step_reduces_loss_on_fixed_batch():
         for _ in range(8)
     ]
     data = dict(
-        inputs=images,
-        data_samples=[ClsDataSample().set_gt_label(i % NUM_CLASSES)
-                      for i in range(8)])
-    model.data_preprocessor = ImgDataPreprocessor(
-        mean=[127.5] * 3, std=[64.0] * 3)
-    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.05,
-                                         momentum=0.9))
-    losses = [model.train_step(data, optim)['loss_cls'].item()
-              for _ in range(15)]
+        inputs=images, data_samples=[
+            ClsDataSample().set_gt_label(i % NUM_CLASSES) for i in range(8)
+        ])
+    model.data_preprocessor = ImgDataPreprocessor(mean=[127.5] * 3,
+                                                  std=[64.0] * 3)
+    optim = OptimWrapper(
+        torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
+    losses = [
+        model.train_step(data, optim)['loss_cls'].item() for _ in range(15)
+    ]
     assert losses[-1] < 0.5 * losses[0]
     # val_step goes through predict mode.
     predictions = model.val_step(data)
@@ -176,8 +179,9 @@ def test_train_step_reduces_loss_on_fixed_batch():
 
 
 def test_build_time_width_check():
-    with pytest.raises(ValueError, match='outputs 256 channels but the head'
-                       ' has in_channels=64; set head in_channels=256'):
+    with pytest.raises(
+            ValueError, match='outputs 256 channels but the head'
+            ' has in_channels=64; set head in_channels=256'):
         _model(backbone=dict(type='mmkd.resnet8x4'), in_channels=64)
 
 
@@ -205,8 +209,8 @@ def test_head_checks():
         head(torch.randn(2, 8, 4, 4))
     with pytest.raises(ValueError, match='expects B x 8 features'):
         head(torch.randn(2, 7))
-    for bad in (dict(num_classes=0, in_channels=8),
-                dict(num_classes=3, in_channels=2.0)):
+    for bad in (dict(num_classes=0,
+                     in_channels=8), dict(num_classes=3, in_channels=2.0)):
         with pytest.raises(ValueError, match='must be a positive int'):
             LinearClsHead(**bad)
 
@@ -217,8 +221,8 @@ def test_head_with_nn_loss_module():
     feats = torch.randn(2, 4)
     samples = [ClsDataSample().set_gt_label(y) for y in (0, 2)]
     loss = head.loss(feats, samples)['loss_cls']
-    expected = F.cross_entropy(head(feats), torch.tensor([0, 2]),
-                               reduction='sum')
+    expected = F.cross_entropy(
+        head(feats), torch.tensor([0, 2]), reduction='sum')
     assert torch.allclose(loss, expected)
 
 

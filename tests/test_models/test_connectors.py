@@ -30,18 +30,18 @@ def test_conv_connector_gn_act_no_norm():
     torch.manual_seed(0)
     x = torch.randn(2, 4, 5, 5)
     gn = ConvConnector(4, 6, kernel_size=3,
-                       norm_cfg=dict(type='GN', num_groups=2),
-                       act_cfg=dict(type='ReLU'))
+                       norm_cfg=dict(type='GN',
+                                     num_groups=2), act_cfg=dict(type='ReLU'))
     y = gn(x)
     assert y.shape == (2, 6, 5, 5) and float(y.min()) >= 0
     pre = gn.conv(x).view(2, 2, 3 * 25)
-    ref = (pre - pre.mean(-1, keepdim=True)) / torch.sqrt(
-        pre.var(-1, unbiased=False, keepdim=True) + 1e-5)
+    ref = (pre - pre.mean(-1, keepdim=True)
+           ) / torch.sqrt(pre.var(-1, unbiased=False, keepdim=True) + 1e-5)
     assert torch.allclose(y, ref.view(2, 6, 5, 5).clamp(min=0), atol=1e-5)
     plain = ConvConnector(4, 6, norm_cfg=None)
     assert plain.conv.bias is not None
-    assert torch.allclose(plain(x), F.conv2d(x, plain.conv.weight,
-                                             plain.conv.bias))
+    assert torch.allclose(
+        plain(x), F.conv2d(x, plain.conv.weight, plain.conv.bias))
 
 
 def test_conv_connector_errors():
@@ -69,8 +69,8 @@ def test_linear_connector():
     x = torch.randn(4, 3)
     ref = torch.stack([
         torch.stack([
-            sum(conn.fc.weight[o, i] * x[b, i] for i in range(3)) +
-            conn.fc.bias[o] for o in range(2)
+            sum(conn.fc.weight[o, i] * x[b, i]
+                for i in range(3)) + conn.fc.bias[o] for o in range(2)
         ]) for b in range(4)
     ])
     assert torch.allclose(conn(x), ref, atol=1e-6)

@@ -13,8 +13,8 @@ from mmkd.models import DataFreeRegressionDistiller, MLPRegressor
 from mmkd.models.distillers import build_mixing_schedule
 
 D = 5
-RMSPROP = dict(type='OptimWrapper',
-               optimizer=dict(type='RMSprop', lr=1e-3, weight_decay=1e-5))
+RMSPROP = dict(type='OptimWrapper', optimizer=dict(type='RMSprop', lr=1e-3,
+                                                   weight_decay=1e-5))
 
 
 def distiller(seed=0, **kw):
@@ -25,13 +25,14 @@ def distiller(seed=0, **kw):
         warnings.simplefilter('ignore')  # teacher without checkpoint
         return DataFreeRegressionDistiller(
             teacher=dict(model=dict(type='mmkd.MLPRegressor', hidden=32)),
-            student=dict(type='mmkd.MLPRegressor', hidden=4),
-            in_features=D, **kw)
+            student=dict(type='mmkd.MLPRegressor',
+                         hidden=4), in_features=D, **kw)
 
 
 def wrappers(model):
     return SubmoduleOptimWrapperConstructor(
-        dict(student=RMSPROP, generator=RMSPROP))(model)
+        dict(student=RMSPROP, generator=RMSPROP))(
+            model)
 
 
 def batch(i, seed=0):
@@ -52,8 +53,7 @@ def test_direct_inputs_increase_the_gap():
 
 
 def test_direct_step_is_rmsprop_with_weight_decay_beta():
-    model = distiller(strategy='direct', direct_steps=1, beta=0.3,
-                      gamma=0.2)
+    model = distiller(strategy='direct', direct_steps=1, beta=0.3, gamma=0.2)
     x0 = torch.randn(6, D, generator=torch.Generator().manual_seed(2))
     x = model.direct_inputs(6, torch.Generator().manual_seed(2))
     # one RMSprop step by hand: g = dJ/dx + beta x, v = 0.01 g^2,
@@ -72,11 +72,12 @@ def test_bound_keeps_direct_inputs_finite():
     # the gap keeps rewarding larger inputs); the weight decay beta holds
     # them near the origin.
     free = distiller(strategy='direct', direct_steps=200, beta=0.0,
-                     gamma=0.0).direct_inputs(
-                         32, torch.Generator().manual_seed(3))
+                     gamma=0.0).direct_inputs(32,
+                                              torch.Generator().manual_seed(3))
     bound = distiller(strategy='direct', direct_steps=200, beta=0.1,
                       gamma=0.0).direct_inputs(
-                          32, torch.Generator().manual_seed(3))
+                          32,
+                          torch.Generator().manual_seed(3))
     x0 = torch.randn(32, D, generator=torch.Generator().manual_seed(3))
     assert torch.isfinite(bound).all()
     assert bound.norm(dim=1).mean() < x0.norm(dim=1).mean()
@@ -90,8 +91,8 @@ def test_generator_loss_hand_computed():
     x = torch.tensor([[1.0, 2.0], [0.0, -1.0], [3.0, 0.0]])
     # mean(-(T-S)^2 + gamma S^2) = mean(-1 + 0, -4 + 0.25, 0 + 1) = -3.75/3
     # beta * sum ||x||^2 = 0.5 * (5 + 1 + 9) = 7.5
-    assert float(model.generator_loss(t, s, x)) == pytest.approx(
-        -3.75 / 3 + 7.5)
+    assert float(model.generator_loss(t, s,
+                                      x)) == pytest.approx(-3.75 / 3 + 7.5)
     # sign: for equal inputs, a larger teacher-student gap is a lower loss
     assert model.generator_loss(t, s - 1, x) < model.generator_loss(t, s, x)
 
@@ -102,8 +103,9 @@ def test_student_loss_hand_computed():
     # a = 0.25: mean(0.25*[1, 4] + 0.75*[0, 9]) = mean(0.25, 7.75) = 4
     loss = DataFreeRegressionDistiller.student_loss(tg, sg, tp, sp, 0.25)
     assert float(loss) == pytest.approx(4.0)
-    assert float(DataFreeRegressionDistiller.student_loss(
-        None, None, tp, sp, 0.7)) == pytest.approx(4.5)
+    assert float(
+        DataFreeRegressionDistiller.student_loss(None, None, tp, sp,
+                                                 0.7)) == pytest.approx(4.5)
 
 
 def test_mixing_schedules():
@@ -138,11 +140,12 @@ def test_a_zero_trains_on_gaussian_samples_only():
     """With a = 0 the synthetic inputs get weight 0: the student follows
     exactly the trajectory of the Gaussian baseline (same seeds)."""
     runs = {}
-    for name, kw in dict(gaussian=dict(strategy='gaussian'),
-                         direct0=dict(strategy='direct', mixing=0.0),
-                         generator0=dict(strategy='generator', mixing=0.0),
-                         direct_half=dict(strategy='direct',
-                                          mixing=0.5)).items():
+    for name, kw in dict(
+            gaussian=dict(strategy='gaussian'),
+            direct0=dict(strategy='direct',
+                         mixing=0.0), generator0=dict(strategy='generator',
+                                                      mixing=0.0),
+            direct_half=dict(strategy='direct', mixing=0.5)).items():
         model = distiller(seed=5, **kw)
         optim = wrappers(model)
         for i in range(3):
@@ -180,8 +183,8 @@ def test_train_step_refuses_real_rows_and_bad_batches():
                        r'\[0, 10\)'):
         model.train_step(batch(10), optim)
     gen_model = distiller(strategy='generator')
-    only_student = SubmoduleOptimWrapperConstructor(
-        dict(student=RMSPROP))(gen_model)
+    only_student = SubmoduleOptimWrapperConstructor(dict(student=RMSPROP))(
+        gen_model)
     with pytest.raises(KeyError, match="no 'generator' entry"):
         gen_model.train_step(batch(0), only_student)
 
@@ -204,25 +207,25 @@ def test_bad_arguments():
                        'in_features=7'):
         DataFreeRegressionDistiller(
             teacher=dict(model=dict(type='mmkd.MLPRegressor')),
-            student=dict(type='mmkd.MLPRegressor', in_features=7),
-            in_features=D)
+            student=dict(type='mmkd.MLPRegressor',
+                         in_features=7), in_features=D)
 
 
 def test_teacher_checkpoint_input_size_must_match(tmp_path):
     ckpt = str(tmp_path / 'teacher21.pth')
-    torch.save(dict(state_dict=MLPRegressor(21, hidden=16).state_dict()),
-               ckpt)
-    with pytest.raises(ValueError, match='was trained on 21 input features '
-                       r'.*in_features=12'):
+    torch.save(dict(state_dict=MLPRegressor(21, hidden=16).state_dict()), ckpt)
+    with pytest.raises(
+            ValueError, match='was trained on 21 input features '
+            r'.*in_features=12'):
         DataFreeRegressionDistiller(
-            teacher=dict(model=dict(type='mmkd.MLPRegressor', hidden=16),
-                         checkpoint=ckpt),
-            student=dict(type='mmkd.MLPRegressor', hidden=4),
-            in_features=12)
+            teacher=dict(
+                model=dict(type='mmkd.MLPRegressor', hidden=16),
+                checkpoint=ckpt), student=dict(type='mmkd.MLPRegressor',
+                                               hidden=4), in_features=12)
     # the right size loads, strictly, and the teacher is frozen in eval mode
     model = DataFreeRegressionDistiller(
-        teacher=dict(model=dict(type='mmkd.MLPRegressor', hidden=16),
-                     checkpoint=ckpt),
+        teacher=dict(
+            model=dict(type='mmkd.MLPRegressor', hidden=16), checkpoint=ckpt),
         student=dict(type='mmkd.MLPRegressor', hidden=4), in_features=21)
     saved = torch.load(ckpt)['state_dict']
     torch.testing.assert_close(model.teacher.fc_in.weight,

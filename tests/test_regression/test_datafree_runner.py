@@ -7,12 +7,12 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from datafree_regression_utils import CONFIG_DIR, SLICE, runner_cfg
 from mmengine.runner import Runner
 
 from mmkd.apis import build_runner
 from mmkd.datasets import TabularRegressionDataset
 from mmkd.engine.hooks import BestStateHook
-from datafree_regression_utils import CONFIG_DIR, SLICE, runner_cfg
 
 
 def distill_cfg(config, teacher_ckpt, work_dir, epochs):
@@ -27,8 +27,8 @@ def distill_cfg(config, teacher_ckpt, work_dir, epochs):
 
 def rmse_to_teacher(model, x):
     with torch.no_grad():
-        return float((model.student(x) - model.teacher(x)).pow(2).mean()
-                     .sqrt())
+        return float(
+            (model.student(x) - model.teacher(x)).pow(2).mean().sqrt())
 
 
 def test_distillation_lowers_student_rmse_against_teacher(
@@ -53,10 +53,10 @@ def test_distillation_lowers_student_rmse_against_teacher(
         metrics['rmse'] * runner.test_dataloader.dataset.metainfo['y_std'])
 
 
-@pytest.mark.parametrize('config', ['generator-adecr_mlp50_compactiv.py',
-                                    'direct-a1_mlp50_compactiv.py'])
-def test_no_real_row_reaches_the_student(compactiv_teacher, tmp_path,
-                                         config):
+@pytest.mark.parametrize(
+    'config',
+    ['generator-adecr_mlp50_compactiv.py', 'direct-a1_mlp50_compactiv.py'])
+def test_no_real_row_reaches_the_student(compactiv_teacher, tmp_path, config):
     torch.set_num_threads(1)
     cfg = distill_cfg(config, compactiv_teacher, str(tmp_path), epochs=3)
     cfg.train_cfg.val_interval = 100  # no validation: train inputs only
@@ -76,15 +76,14 @@ def test_no_real_row_reaches_the_student(compactiv_teacher, tmp_path,
     inputs = torch.cat(seen)
     # 3 epochs x 10 student steps, each a synthetic and/or a Gaussian batch
     assert inputs.shape[0] >= 3 * 10 * 50 and inputs.shape[1] == 21
-    train = TabularRegressionDataset(
-        'compactiv.csv', split='train', **SLICE)
+    train = TabularRegressionDataset('compactiv.csv', split='train', **SLICE)
     dist = torch.cdist(inputs.double(), train.x.double())
     assert float(dist.min()) > 1e-3
 
 
 def test_configs_match_their_names():
-    names = sorted(osp.basename(p) for p in glob.glob(
-        osp.join(CONFIG_DIR, '*.py')))
+    names = sorted(
+        osp.basename(p) for p in glob.glob(osp.join(CONFIG_DIR, '*.py')))
     students = [n for n in names if not n.startswith('teacher')]
     assert len(students) == 30 and len(names) == 33
     from mmengine.config import Config
@@ -117,8 +116,8 @@ def _generator_run(teacher_ckpt, work_dir, resume_from=None):
     cfg = distill_cfg('generator-adecr_mlp50_compactiv.py', teacher_ckpt,
                       work_dir, epochs=4)
     cfg.train_cfg.val_interval = 100  # no validation, no best-state swap
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
-                                        by_epoch=False, interval=2)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
+                                        interval=2)
     if resume_from is not None:
         cfg.load_from, cfg.resume = resume_from, True
     runner = build_runner(cfg)  # the config's mmkd.DistillRunner
@@ -126,17 +125,19 @@ def _generator_run(teacher_ckpt, work_dir, resume_from=None):
     return runner.model
 
 
-def test_checkpoint_holds_no_teacher_and_resume_is_exact(compactiv_teacher,
-                                                         tmp_path):
+def test_checkpoint_holds_no_teacher_and_resume_is_exact(
+        compactiv_teacher, tmp_path):
     torch.set_num_threads(1)
     full = _generator_run(compactiv_teacher, str(tmp_path / 'full'))
-    ckpt = torch.load(str(tmp_path / 'full' / 'iter_2.pth'),
-                      weights_only=False)
+    ckpt = torch.load(
+        str(tmp_path / 'full' / 'iter_2.pth'), weights_only=False)
     # a plain student checkpoint: the student's keys, the generator apart,
     # and not one teacher weight
     assert set(ckpt['state_dict']) == set(full.student.state_dict())
     assert set(ckpt['distill_state_dict']) == {
-        f'generator.{k}' for k in full.generator.state_dict()}
+        f'generator.{k}'
+        for k in full.generator.state_dict()
+    }
     # (the teacher has the same key names, hidden 500 instead of 50)
     for key, value in full.student.state_dict().items():
         assert ckpt['state_dict'][key].shape == value.shape

@@ -11,10 +11,10 @@ def test_rmse_hand_computed():
     metric = RMSE()
     metric.dataset_meta = dict(y_std=2.5)
     # two batches: errors 1, -2 | 0, 3  -> mean square (1 + 4 + 0 + 9) / 4
-    metric.process({}, [dict(pred=torch.tensor([1.0, 0.0]),
-                             gt=torch.tensor([0.0, 2.0]))])
-    metric.process({}, [dict(pred=torch.tensor([5.0, 3.0]),
-                             gt=torch.tensor([5.0, 0.0]))])
+    metric.process(
+        {}, [dict(pred=torch.tensor([1.0, 0.0]), gt=torch.tensor([0.0, 2.0]))])
+    metric.process(
+        {}, [dict(pred=torch.tensor([5.0, 3.0]), gt=torch.tensor([5.0, 0.0]))])
     out = metric.evaluate(4)
     assert out['rmse'] == pytest.approx(math.sqrt(14 / 4))
     assert out['rmse_orig'] == pytest.approx(2.5 * math.sqrt(14 / 4))

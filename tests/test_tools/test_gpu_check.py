@@ -80,10 +80,12 @@ def test_every_config_and_tool_of_the_plan_exists():
 
 
 def test_benchmark_refuses_fp16_on_the_cpu():
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'benchmark_distill.py'),
-         'configs/pkd/pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py',
-         '--amp', 'fp16'], cwd=REPO, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=120)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(REPO, 'tools', 'benchmark_distill.py'),
+        'configs/pkd/pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py', '--amp',
+        'fp16'
+    ], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=120)
     assert proc.returncode == 2
     assert '--amp fp16 needs --device cuda' in proc.stdout

@@ -13,10 +13,10 @@ REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 
 def _setup(**env):
-    return subprocess.run(['bash', osp.join(REPO, 'tools', 'setup_env.sh')],
-                          cwd=REPO, env=dict(os.environ, **env),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=300)
+    return subprocess.run(
+        ['bash', osp.join(REPO, 'tools', 'setup_env.sh')], cwd=REPO,
+        env=dict(os.environ, **env), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=300)
 
 
 @pytest.mark.skipif(bool(torch.version.cuda), reason='a CUDA build of torch')

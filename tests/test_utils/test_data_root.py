@@ -43,8 +43,11 @@ def test_missing_data_says_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path / 'nowhere'))
     with pytest.raises(FileNotFoundError, match=DATA_ROOT_ENV):
         MNIST('${MMKD_DATA_ROOT}/mnist')
-    cfg = Config(dict(train_dataloader=dict(dataset=dict(
-        type='mmkd.MNIST', data_root='${MMKD_DATA_ROOT}/mnist'))))
+    cfg = Config(
+        dict(
+            train_dataloader=dict(
+                dataset=dict(type='mmkd.MNIST',
+                             data_root='${MMKD_DATA_ROOT}/mnist'))))
     with pytest.raises(FileNotFoundError) as err:
         check_data_roots(cfg, ('train_dataloader', ))
     assert str(tmp_path / 'nowhere' / 'mnist') in str(err.value)

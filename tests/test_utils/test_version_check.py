@@ -68,8 +68,12 @@ def test_all_refused_packages_named_at_once():
 
 
 @pytest.mark.parametrize('dist, version', [
-    ('mmengine', '0.7.3'), ('mmengine', '0.10.4'), ('mmcv', '2.0.1'),
-    ('mmdet', '3.1.0'), ('mmdet', '4.0.0'), ('mmsegmentation', '1.1.2'),
+    ('mmengine', '0.7.3'),
+    ('mmengine', '0.10.4'),
+    ('mmcv', '2.0.1'),
+    ('mmdet', '3.1.0'),
+    ('mmdet', '4.0.0'),
+    ('mmsegmentation', '1.1.2'),
 ])
 def test_untested_versions_warn_and_pass(dist, version):
     versions = dict(SUPPORTED_VERSIONS, **{dist: version})
@@ -126,5 +130,5 @@ def test_runtime_requirements_are_what_is_not_refused():
         for spec, _ in compat.refused:
             op, version = re.match(r'([<>=]+)(.*)', spec).groups()
             allowed.append(invert[op] + version)
-        assert reqs[dist] == dist + ','.join(sorted(
-            allowed, key=lambda s: s[0] != '>')), dist
+        assert reqs[dist] == dist + ','.join(
+            sorted(allowed, key=lambda s: s[0] != '>')), dist

@@ -18,15 +18,14 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from mmengine.registry import DefaultScope  # noqa: E402
+from mmengine.registry import DefaultScope
 
-import mmkd  # noqa: E402,F401
-from mmkd.engine import safe_torch_load  # noqa: E402
-from mmkd.engine.hooks import DISTILL_STATE_KEY  # noqa: E402
-from mmkd.registry import MODELS  # noqa: E402
-from mmkd.utils import load_config  # noqa: E402
-from mmkd.visualization import (avatar_panels, prepare_image,  # noqa: E402
-                                save_avatar_grid)
+import mmkd  # noqa: F401
+from mmkd.engine import safe_torch_load
+from mmkd.engine.hooks import DISTILL_STATE_KEY
+from mmkd.registry import MODELS
+from mmkd.utils import load_config
+from mmkd.visualization import avatar_panels, prepare_image, save_avatar_grid
 
 
 def visualize(config, checkpoint, image, out_file):
@@ -41,8 +40,7 @@ def visualize(config, checkpoint, image, out_file):
     model.eval()
     data = prepare_image(model, cfg, image)
     panels = avatar_panels(model, data['inputs'], data['data_samples'])
-    return save_avatar_grid(panels, out_file,
-                            title=osp.basename(str(image)))
+    return save_avatar_grid(panels, out_file, title=osp.basename(str(image)))
 
 
 def main():

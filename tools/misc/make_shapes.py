@@ -17,8 +17,7 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from mmkd.datasets.synthetic import (  # noqa: E402
-    make_cityscapes_shapes, make_coco_shapes)
+from mmkd.datasets.synthetic import make_cityscapes_shapes, make_coco_shapes
 
 _DEFAULTS = {
     'coco': dict(num_train=64, num_val=16, size=(128, 128)),
@@ -35,10 +34,10 @@ def parse_args(argv=None):
                         help='training images (coco: 64, cityscapes: 32)')
     parser.add_argument('--num-val', type=int, default=None,
                         help='validation images (coco: 16, cityscapes: 8)')
-    parser.add_argument('--size', type=int, nargs=2, default=None,
-                        metavar=('H', 'W'),
-                        help='image height and width (coco: 128 128, '
-                        'cityscapes: 128 256)')
+    parser.add_argument(
+        '--size', type=int, nargs=2, default=None, metavar=('H', 'W'),
+        help='image height and width (coco: 128 128, '
+        'cityscapes: 128 256)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--num-classes', type=int, default=None,
                         help='coco only: number of shape classes (4)')

@@ -1,6 +1,7 @@
 # The synthetic shapes segmentation set in the Cityscapes layout, read by
 # mmseg's own CityscapesDataset and evaluated by its IoUMetric.
-# Make it with: python tools/misc/make_shapes.py cityscapes data/cityscapes_shapes
+# Make it with:
+#   python tools/misc/make_shapes.py cityscapes data/cityscapes_shapes
 dataset_type = 'CityscapesDataset'
 data_root = 'data/cityscapes_shapes/'
 crop_size = (128, 256)

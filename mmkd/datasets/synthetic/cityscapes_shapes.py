@@ -19,15 +19,14 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from .shapes import (GeneratedSet, check_common_args, image_rng,
-                     paint_shapes, place_shapes, save_png,
-                     textured_background, to_uint8)
+from .shapes import (GeneratedSet, check_common_args, image_rng, paint_shapes,
+                     place_shapes, save_png, textured_background, to_uint8)
 
 #: The 19 Cityscapes training classes, in train-id order (mmseg's order).
-CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence',
-                      'pole', 'traffic light', 'traffic sign', 'vegetation',
-                      'terrain', 'sky', 'person', 'rider', 'car', 'truck',
-                      'bus', 'train', 'motorcycle', 'bicycle')
+CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole',
+                      'traffic light', 'traffic sign', 'vegetation', 'terrain',
+                      'sky', 'person', 'rider', 'car', 'truck', 'bus', 'train',
+                      'motorcycle', 'bicycle')
 #: Train id of each shape drawn in the segmentation set.
 CITYSCAPES_SHAPE_TRAIN_IDS: Dict[str, int] = {
     'circle': 7,  # traffic sign
@@ -50,19 +49,15 @@ _FORMAT_VERSION = 1
 
 
 def _split_info(split: str, num_images: int) -> dict:
-    return dict(
-        img_path=f'leftImg8bit/{split}',
-        seg_map_path=f'gtFine/{split}',
-        num_images=num_images)
+    return dict(img_path=f'leftImg8bit/{split}',
+                seg_map_path=f'gtFine/{split}', num_images=num_images)
 
 
 def _result(root, meta: dict, generated: bool) -> dict:
     out = dict(
-        data_root=str(root),
-        classes=CITYSCAPES_CLASSES,
+        data_root=str(root), classes=CITYSCAPES_CLASSES,
         shape_train_ids=dict(CITYSCAPES_SHAPE_TRAIN_IDS),
-        present_train_ids=CITYSCAPES_SHAPES_TRAIN_IDS,
-        generated=generated)
+        present_train_ids=CITYSCAPES_SHAPES_TRAIN_IDS, generated=generated)
     for split, num_images in meta['stats'].items():
         out[split] = _split_info(split, num_images)
     return out
@@ -87,23 +82,19 @@ def _draw_scene(rng: np.random.Generator, height: int, width: int,
 
     allowed = np.zeros((height, width), dtype=bool)
     allowed[:ego_top] = True
-    instances = place_shapes(
-        rng, height, width, _SHAPES,
-        int(rng.integers(min_objects, max_objects + 1)),
-        min_size=min_size, max_size=min(height, width) / 2., allowed=allowed)
+    instances = place_shapes(rng, height, width, _SHAPES,
+                             int(rng.integers(min_objects, max_objects + 1)),
+                             min_size=min_size,
+                             max_size=min(height, width) / 2., allowed=allowed)
     paint_shapes(rng, image, instances, _SHAPES)
     for inst in instances:
         label[inst.mask] = CITYSCAPES_SHAPE_TRAIN_IDS[_SHAPES[inst.label]]
     return to_uint8(image), label
 
 
-def make_cityscapes_shapes(out_dir,
-                           num_train: int = 32,
-                           num_val: int = 8,
-                           img_size: Sequence[int] = (128, 256),
-                           seed: int = 0,
-                           min_objects: int = 1,
-                           max_objects: int = 6,
+def make_cityscapes_shapes(out_dir, num_train: int = 32, num_val: int = 8,
+                           img_size: Sequence[int] = (128, 256), seed: int = 0,
+                           min_objects: int = 1, max_objects: int = 6,
                            min_size: float = 12.,
                            ego_frac: float = 0.06) -> dict:
     """Write (or reuse) a Cityscapes-layout segmentation set of shapes.
@@ -138,10 +129,10 @@ def make_cityscapes_shapes(out_dir,
                                       min_objects, max_objects, min_size)
     if not 0 <= ego_frac <= 0.25:
         raise ValueError(f'ego_frac must be in [0, 0.25], got {ego_frac}.')
-    params = dict(
-        format_version=_FORMAT_VERSION, num_train=num_train, num_val=num_val,
-        img_size=[height, width], seed=seed, min_objects=min_objects,
-        max_objects=max_objects, min_size=min_size, ego_frac=ego_frac)
+    params = dict(format_version=_FORMAT_VERSION, num_train=num_train,
+                  num_val=num_val, img_size=[height, width], seed=seed,
+                  min_objects=min_objects, max_objects=max_objects,
+                  min_size=min_size, ego_frac=ego_frac)
     store = GeneratedSet(out_dir, 'cityscapes_shapes', params,
                          owned=('leftImg8bit', 'gtFine'))
     meta = store.existing()
@@ -157,9 +148,11 @@ def make_cityscapes_shapes(out_dir,
             image, label = _draw_scene(
                 image_rng(seed, split, index), height, width, min_objects,
                 max_objects, min_size, ego_frac)
-            save_png(image, store.root / 'leftImg8bit' / split / city /
-                     f'{stem}_leftImg8bit.png')
-            save_png(label, store.root / 'gtFine' / split / city /
-                     f'{stem}_gtFine_labelTrainIds.png')
+            save_png(
+                image, store.root / 'leftImg8bit' / split / city /
+                f'{stem}_leftImg8bit.png')
+            save_png(
+                label, store.root / 'gtFine' / split / city /
+                f'{stem}_gtFine_labelTrainIds.png')
     meta = store.finish(dict(train=num_train, val=num_val))
     return _result(store.root, meta, generated=True)

@@ -17,9 +17,9 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from .shapes import (SHAPE_CLASSES, GeneratedSet, check_common_args,
-                     image_rng, paint_shapes, place_shapes, save_png,
-                     textured_background, to_uint8, write_json)
+from .shapes import (SHAPE_CLASSES, GeneratedSet, check_common_args, image_rng,
+                     paint_shapes, place_shapes, save_png, textured_background,
+                     to_uint8, write_json)
 
 #: Class names of the default (4-class) set, for ``metainfo=dict(classes=)``.
 COCO_SHAPES_CLASSES: Tuple[str, ...] = SHAPE_CLASSES[:4]
@@ -36,30 +36,23 @@ def coco_shapes_classes(num_classes: int = 4) -> Tuple[str, ...]:
 
 
 def _split_info(split: str, num_images: int, num_objects: int) -> dict:
-    return dict(
-        ann_file=f'annotations/instances_{split}.json',
-        img_prefix=f'{split}/',
-        num_images=num_images,
-        num_objects=num_objects)
+    return dict(ann_file=f'annotations/instances_{split}.json',
+                img_prefix=f'{split}/', num_images=num_images,
+                num_objects=num_objects)
 
 
 def _result(root: Path, classes, meta: dict, generated: bool) -> dict:
-    out = dict(data_root=str(root), classes=tuple(classes),
-               generated=generated)
+    out = dict(
+        data_root=str(root), classes=tuple(classes), generated=generated)
     for split, (n_img, n_obj) in meta['stats'].items():
         out[split] = _split_info(split, n_img, n_obj)
     return out
 
 
-def make_coco_shapes(out_dir,
-                     num_train: int = 64,
-                     num_val: int = 16,
+def make_coco_shapes(out_dir, num_train: int = 64, num_val: int = 16,
                      img_size: Sequence[int] = (128, 128),
-                     num_classes: int = 4,
-                     seed: int = 0,
-                     min_objects: int = 1,
-                     max_objects: int = 4,
-                     min_size: float = 12.) -> dict:
+                     num_classes: int = 4, seed: int = 0, min_objects: int = 1,
+                     max_objects: int = 4, min_size: float = 12.) -> dict:
     """Write (or reuse) a COCO-format detection set of shapes.
 
     Each image has a textured background and ``min_objects`` to
@@ -93,10 +86,10 @@ def make_coco_shapes(out_dir,
     classes = coco_shapes_classes(num_classes)
     height, width = check_common_args(num_train, num_val, img_size,
                                       min_objects, max_objects, min_size)
-    params = dict(
-        format_version=_FORMAT_VERSION, num_train=num_train, num_val=num_val,
-        img_size=[height, width], num_classes=num_classes, seed=seed,
-        min_objects=min_objects, max_objects=max_objects, min_size=min_size)
+    params = dict(format_version=_FORMAT_VERSION, num_train=num_train,
+                  num_val=num_val, img_size=[height, width],
+                  num_classes=num_classes, seed=seed, min_objects=min_objects,
+                  max_objects=max_objects, min_size=min_size)
     store = GeneratedSet(out_dir, 'coco_shapes', params,
                          owned=('annotations', 'train', 'val'))
     meta = store.existing()
@@ -128,17 +121,17 @@ def make_coco_shapes(out_dir,
                      width=width))
             for inst in instances:
                 annotations.append(
-                    dict(id=len(annotations) + 1, image_id=img_id,
-                         category_id=inst.label + 1, bbox=inst.bbox,
-                         area=inst.area, iscrowd=0,
-                         segmentation=[
-                             np.round(inst.polygon, 2).ravel().tolist()
-                         ]))
+                    dict(
+                        id=len(annotations) + 1, image_id=img_id,
+                        category_id=inst.label + 1, bbox=inst.bbox,
+                        area=inst.area, iscrowd=0, segmentation=[
+                            np.round(inst.polygon, 2).ravel().tolist()
+                        ]))
         write_json(
-            dict(info=dict(description='mmkd synthetic COCO shapes',
-                           version=str(_FORMAT_VERSION)),
-                 licenses=[], images=images, annotations=annotations,
-                 categories=categories),
+            dict(
+                info=dict(description='mmkd synthetic COCO shapes',
+                          version=str(_FORMAT_VERSION)), licenses=[],
+                images=images, annotations=annotations, categories=categories),
             store.root / 'annotations' / f'instances_{split}.json')
         stats[split] = [num_images, len(annotations)]
     meta = store.finish(stats)

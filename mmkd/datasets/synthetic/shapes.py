@@ -24,8 +24,12 @@ SHAPE_CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star',
 # Hue (degrees) of each shape's paint: well apart so colour helps, with a
 # jitter of saturation and value per object so it does not decide alone.
 _SHAPE_HUES: Dict[str, float] = {
-    'circle': 0., 'square': 120., 'triangle': 225., 'star': 55.,
-    'cross': 295., 'ellipse': 180.
+    'circle': 0.,
+    'square': 120.,
+    'triangle': 225.,
+    'star': 55.,
+    'cross': 295.,
+    'ellipse': 180.
 }
 _ROUND_VERTICES = 40  # vertices of the polygons that stand for curves
 
@@ -60,13 +64,10 @@ def rgb_from_hsv(hue: float, sat: float, val: float) -> np.ndarray:
     return (np.asarray(rgb) + (val - c)) * 255.
 
 
-def textured_background(rng: np.random.Generator,
-                        height: int,
-                        width: int,
-                        low: float = 30.,
-                        high: float = 220.,
-                        noise_std: Tuple[float, float] = (4., 14.)
-                        ) -> np.ndarray:
+def textured_background(
+    rng: np.random.Generator, height: int, width: int, low: float = 30.,
+    high: float = 220., noise_std: Tuple[float,
+                                         float] = (4., 14.)) -> np.ndarray:
     """A float (H, W, 3) background: a linear gradient between two random
     colours, plus sinusoidal stripes, low-frequency blotches and pixel noise.
 
@@ -95,15 +96,14 @@ def textured_background(rng: np.random.Generator,
     # blotches: a coarse random grid, bilinearly upsampled
     coarse = rng.uniform(-1., 1., size=(4, 4)).astype(np.float32)
     blot = np.asarray(
-        Image.fromarray(coarse).resize((width, height),
-                                                 Image.BILINEAR))
+        Image.fromarray(coarse).resize((width, height), Image.BILINEAR))
     img += blot[..., None] * rng.uniform(5., 25.)
     img += rng.normal(0., rng.uniform(*noise_std), size=img.shape)
     return img
 
 
-def shape_polygon(name: str, cx: float, cy: float, radius: float,
-                  angle: float, aspect: float = 0.5) -> np.ndarray:
+def shape_polygon(name: str, cx: float, cy: float, radius: float, angle: float,
+                  aspect: float = 0.5) -> np.ndarray:
     """Vertices (K, 2) of a shape centred at ``(cx, cy)`` that fits in the
     circle of ``radius``, rotated by ``angle`` radians.
 
@@ -163,16 +163,10 @@ def _random_angle(rng: np.random.Generator, name: str) -> float:
     return rng.uniform(0, 2 * np.pi)
 
 
-def place_shapes(rng: np.random.Generator,
-                 height: int,
-                 width: int,
-                 class_names: Sequence[str],
-                 num_objects: int,
-                 min_size: float,
-                 max_size: float,
-                 allowed: Optional[np.ndarray] = None,
-                 gap: int = 2,
-                 max_tries: int = 40) -> List[ShapeInstance]:
+def place_shapes(rng: np.random.Generator, height: int, width: int,
+                 class_names: Sequence[str], num_objects: int, min_size: float,
+                 max_size: float, allowed: Optional[np.ndarray] = None,
+                 gap: int = 2, max_tries: int = 40) -> List[ShapeInstance]:
     """Draw up to ``num_objects`` non-touching shapes on an (H, W) canvas.
 
     Sizes (circumscribed diameters) are log-uniform in
@@ -181,15 +175,15 @@ def place_shapes(rng: np.random.Generator,
     times and then dropped; the first shape always fits when ``allowed``
     holds the whole canvas, since ``max_size`` must fit in the image.
     """
-    blocked = (np.zeros((height, width), dtype=bool)
-               if allowed is None else ~allowed)
+    blocked = (
+        np.zeros((height, width), dtype=bool) if allowed is None else ~allowed)
     instances: List[ShapeInstance] = []
     for _ in range(num_objects):
         label = int(rng.integers(len(class_names)))
         name = class_names[label]
         for _ in range(max_tries):
-            size = float(np.exp(rng.uniform(np.log(min_size),
-                                            np.log(max_size))))
+            size = float(
+                np.exp(rng.uniform(np.log(min_size), np.log(max_size))))
             r = size / 2.
             cx = rng.uniform(r, width - 1 - r)
             cy = rng.uniform(r, height - 1 - r)
@@ -226,8 +220,7 @@ def paint_shapes(rng: np.random.Generator, image: np.ndarray,
         t = (np.cos(theta) * (xx - x0) / bw + np.sin(theta) *
              (yy - y0) / bh)[inst.mask]
         shade = 1. + rng.uniform(0., 0.25) * (t - t.mean())
-        pixels = colour * shade[:, None] + rng.normal(
-            0., 5., size=(t.size, 3))
+        pixels = colour * shade[:, None] + rng.normal(0., 5., size=(t.size, 3))
         image[inst.mask] = pixels
     return image
 
@@ -250,9 +243,9 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, split_key, index])
 
 
-def check_common_args(num_train: int, num_val: int,
-                      img_size: Sequence[int], min_objects: int,
-                      max_objects: int, min_size: float) -> Tuple[int, int]:
+def check_common_args(num_train: int, num_val: int, img_size: Sequence[int],
+                      min_objects: int, max_objects: int,
+                      min_size: float) -> Tuple[int, int]:
     """Validate the arguments both generators share; return ``(H, W)``."""
     for name, value in (('num_train', num_train), ('num_val', num_val)):
         if int(value) != value or value < 0:
@@ -288,8 +281,7 @@ class GeneratedSet:
     """
     META = 'meta.json'
 
-    def __init__(self, out_dir, kind: str, params: dict,
-                 owned: Sequence[str]):
+    def __init__(self, out_dir, kind: str, params: dict, owned: Sequence[str]):
         self.root = Path(out_dir).expanduser().resolve()
         self.kind = kind
         self.params = json.loads(json.dumps(params))  # tuples -> lists
@@ -306,8 +298,8 @@ class GeneratedSet:
         """The stored meta when the folder already holds this exact set."""
         meta = self._read_meta()
         if (meta is not None and meta.get('kind') == self.kind
-                and meta.get('params') == self.params
-                and all((self.root / d).exists() for d in self.owned)):
+                and meta.get('params') == self.params and all(
+                    (self.root / d).exists() for d in self.owned)):
             return meta
         return None
 

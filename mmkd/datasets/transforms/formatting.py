@@ -25,9 +25,10 @@ class PackClsInputs(BaseTransform):
             Defaults to ``('sample_idx', 'img_shape', 'ori_shape', 'flip')``.
     """
 
-    def __init__(self,
-                 meta_keys: Sequence[str] = ('sample_idx', 'img_shape',
-                                             'ori_shape', 'flip')) -> None:
+    def __init__(
+        self, meta_keys: Sequence[str] = ('sample_idx', 'img_shape',
+                                          'ori_shape', 'flip')
+    ) -> None:
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
@@ -39,10 +40,9 @@ class PackClsInputs(BaseTransform):
         if img.ndim == 2:
             img = img[:, :, None]
         inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-        sample = ClsDataSample(metainfo={
-            k: results[k]
-            for k in self.meta_keys if k in results
-        })
+        sample = ClsDataSample(
+            metainfo={k: results[k]
+                      for k in self.meta_keys if k in results})
         if 'gt_label' in results:
             sample.set_gt_label(results['gt_label'])
         return dict(inputs=inputs, data_samples=sample)

@@ -36,8 +36,7 @@ class RandomCropPad(BaseTransform):
         pad_val (int | float): value of the padding. Defaults to 0.
     """
 
-    def __init__(self,
-                 size: Union[int, Tuple[int, int]],
+    def __init__(self, size: Union[int, Tuple[int, int]],
                  padding: Union[int, Tuple[int, int]] = 0,
                  pad_val: Real = 0) -> None:
         self.size = _positive_pair(size, 'size', 1)

@@ -52,17 +52,16 @@ class RandomResizedCropCls(BaseTransform):
             ``'bilinear'``.
     """
 
-    def __init__(self,
-                 size,
-                 scale: Tuple[float, float] = (0.08, 1.0),
-                 ratio: Tuple[float, float] = (3 / 4, 4 / 3),
-                 max_attempts: int = 10,
+    def __init__(self, size, scale: Tuple[float, float] = (0.08, 1.0),
+                 ratio: Tuple[float,
+                              float] = (3 / 4, 4 / 3), max_attempts: int = 10,
                  interpolation: str = 'bilinear') -> None:
         self.size = _positive_pair(size, 'size', 1)
         self.scale = _range(scale, 'scale', upper=1.0)
         self.ratio = _range(ratio, 'ratio')
-        if isinstance(max_attempts, bool) or not isinstance(
-                max_attempts, int) or max_attempts < 1:
+        if isinstance(
+                max_attempts,
+                bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError('max_attempts must be an int >= 1, got '
                              f'{max_attempts!r}')
         self.max_attempts = max_attempts
@@ -98,8 +97,8 @@ class RandomResizedCropCls(BaseTransform):
         top, left, h, w = self.crop_box(*img.shape[:2])
         img = img[top:top + h, left:left + w]
         out_h, out_w = self.size
-        results['img'] = mmcv.imresize(
-            img, (out_w, out_h), interpolation=self.interpolation)
+        results['img'] = mmcv.imresize(img, (out_w, out_h),
+                                       interpolation=self.interpolation)
         results['img_shape'] = self.size
         return results
 

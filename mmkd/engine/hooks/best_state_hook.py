@@ -1,5 +1,4 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-import copy
 from typing import Dict, Optional
 
 from mmengine.hooks import Hook
@@ -69,9 +68,10 @@ class BestStateHook(Hook):
                            f'{self.best_iter})')
         if self.save_filename:
             from ..checkpoint_files import ATOMIC_BACKEND, is_local
+
             # written atomically: complete or absent, never truncated
-            backend = dict(backend=ATOMIC_BACKEND) if is_local(
-                runner.work_dir) else None
+            backend = dict(
+                backend=ATOMIC_BACKEND) if is_local(runner.work_dir) else None
             runner.save_checkpoint(runner.work_dir, self.save_filename,
                                    save_optimizer=False,
                                    save_param_scheduler=False,

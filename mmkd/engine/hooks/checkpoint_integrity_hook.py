@@ -6,10 +6,10 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 
 from mmkd.registry import HOOKS
-from ..checkpoint_files import (ATOMIC_BACKEND, CorruptCheckpointError,
+from ..checkpoint_files import (ATOMIC_BACKEND, AtomicLocalBackend,
+                                CorruptCheckpointError, DeferredRemovals,
                                 atomic_write, checkpoint_problem, is_local,
                                 newest_complete_checkpoint,
-                                protect_checkpoints_in, release_removals,
                                 remove_partial_files)
 
 
@@ -36,13 +36,15 @@ class CheckpointIntegrityHook(Hook):
       complete checkpoint when the one ``last_checkpoint`` names is broken or
       missing (or ``last_checkpoint`` itself is), and says so in the log.
 
-    ``tools/train.py`` adds this hook to every config
-    (:data:`~mmkd.apis.runner_cfg.RUN_STATE_HOOKS`).
+    Every run through mmkd gets this hook
+    (:data:`~mmkd.engine.distill_hooks.RUN_STATE_HOOKS`).
     """
     priority = 'LOWEST'  # after CheckpointHook in every stage
 
     def __init__(self) -> None:
         self._dirs: List[str] = []
+        # this run's held-back checkpoint removals (see DeferredRemovals)
+        self.removals = DeferredRemovals()
 
     # ------------------------------------------------------------ set-up
     def _checkpoint_hooks(self, runner) -> List[CheckpointHook]:
@@ -61,10 +63,11 @@ class CheckpointIntegrityHook(Hook):
         # CheckpointHook.before_train (higher priority) has resolved out_dir
         dirs = {runner.work_dir}
         for hook in self._checkpoint_hooks(runner):
-            out_dir = getattr(hook, 'out_dir', None)
-            if is_local(out_dir) and (hook.backend_args or {}).get(
-                    'backend') == ATOMIC_BACKEND:
-                protect_checkpoints_in(out_dir)
+            out_dir = hook.out_dir
+            backend = hook.file_backend
+            if is_local(out_dir) and isinstance(backend, AtomicLocalBackend):
+                backend.defer_removals_to(self.removals)
+                self.removals.protect(out_dir)
                 self._dirs.append(out_dir)
                 dirs.add(out_dir)
         if not is_main_process():
@@ -79,7 +82,7 @@ class CheckpointIntegrityHook(Hook):
     # ------------------------------------------------- deferred removals
     def _release(self, runner) -> None:
         for directory in self._dirs:
-            release_removals(directory)
+            self.removals.release(directory)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
@@ -96,7 +99,7 @@ class CheckpointIntegrityHook(Hook):
 
     def after_run(self, runner) -> None:
         for directory in self._dirs:
-            release_removals(directory, stop=True)
+            self.removals.release(directory, stop=True)
         self._dirs = []
 
     # ------------------------------------------------------------ resume
@@ -130,8 +133,7 @@ class CheckpointIntegrityHook(Hook):
             fix = (f'The newest complete checkpoint beside it is {earlier}.'
                    if earlier else 'Point load_from at a complete '
                    'checkpoint.')
-        raise CorruptCheckpointError(
-            f'cannot {what} {path}: {problem}. {fix}')
+        raise CorruptCheckpointError(f'cannot {what} {path}: {problem}. {fix}')
 
     def _check_latest(self, runner) -> None:
         work_dir = runner.work_dir
@@ -141,8 +143,7 @@ class CheckpointIntegrityHook(Hook):
                 named = f.read().strip()
             if named and not is_local(named):
                 return
-            problem = (checkpoint_problem(named) if named else
-                       'it is empty')
+            problem = (checkpoint_problem(named) if named else 'it is empty')
             if problem is None:
                 return
             where = (f'the latest checkpoint {named} (named by {save_file})'

@@ -17,9 +17,8 @@ class DistillCheckHook(Hook):
     In a multi-process run every rank checks the same first batch, and a
     failure on any rank raises on every rank with one message.
 
-    :class:`~mmkd.engine.DistillRunner` (``runner_type`` of every mmkd
-    distillation config) and ``tools/train.py`` add this hook to every
-    distiller.
+    Every run of a distiller gets this hook
+    (:data:`~mmkd.engine.distill_hooks.DISTILL_HOOKS`).
     """
     priority = 'VERY_LOW'
 

@@ -21,7 +21,8 @@ class DistillCheckpointHook(Hook):
     with no conversion (the teacher is never in it). On load (``--resume``),
     the two are merged back so connectors are restored.
 
-    ``tools/train.py`` adds this hook to every distillation config.
+    Every run of a distiller gets this hook
+    (:data:`~mmkd.engine.distill_hooks.DISTILL_HOOKS`).
     """
     priority = 'VERY_LOW'
 

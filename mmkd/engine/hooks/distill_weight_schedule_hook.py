@@ -25,17 +25,14 @@ class DistillWeightScheduleHook(Hook):
     """
     priority = 'HIGH'
 
-    def __init__(self,
-                 warmup_epochs: int = 0,
-                 warmup_iters: int = 0,
+    def __init__(self, warmup_epochs: int = 0, warmup_iters: int = 0,
                  stop_epoch: Optional[int] = None,
                  stop_iter: Optional[int] = None) -> None:
-        for name, value in (('warmup_epochs', warmup_epochs),
-                            ('warmup_iters', warmup_iters),
-                            ('stop_epoch', stop_epoch),
-                            ('stop_iter', stop_iter)):
-            if value is not None and (not isinstance(value, int)
-                                      or value < 0):
+        for name, value in (('warmup_epochs', warmup_epochs), ('warmup_iters',
+                                                               warmup_iters),
+                            ('stop_epoch', stop_epoch), ('stop_iter',
+                                                         stop_iter)):
+            if value is not None and (not isinstance(value, int) or value < 0):
                 raise ValueError(f'{name} must be a non-negative int, got '
                                  f'{value!r}')
         if warmup_epochs and warmup_iters:

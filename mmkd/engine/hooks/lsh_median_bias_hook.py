@@ -12,8 +12,8 @@ from torch import Tensor
 
 from mmkd.registry import HOOKS
 from mmkd.utils.dist import cat_across_ranks
-from .utils import (num_train_batches, preserved_rng_state,
-                    rank_train_batches, unwrap_model)
+from .utils import (num_train_batches, preserved_rng_state, rank_train_batches,
+                    unwrap_model)
 
 
 def _lsh_losses_in(loss) -> list:
@@ -26,11 +26,10 @@ def _lsh_losses_in(loss) -> list:
 def _lsh_inputs(entry, teacher_out: dict) -> Iterator[Tuple]:
     """``(LSH loss, teacher levels)`` as the entry's losses see them in one
     call: all levels at once for a loss that takes them together
-    (``level_reduction='mean'``), else one level at a time."""
-    from mmkd.models.distillers.single_teacher_distiller import \
-        joint_levels_loss
+    (``joint_levels``, e.g. ``level_reduction='mean'``), else one level at
+    a time."""
     levels = entry.teacher_levels(teacher_out)
-    if joint_levels_loss(entry) is not None:
+    if entry.joint_levels:
         groups = [(entry.loss_for(0), levels)]
     else:
         groups = [(entry.loss_for(i), [feat]) for i, feat in enumerate(levels)]
@@ -103,7 +102,8 @@ class LSHMedianBiasHook(Hook):
                             f'{type(model).__name__}')
         losses = list({
             id(m): m
-            for entry in model.distill_entries for loss in entry.losses
+            for entry in model.distill_entries
+            for loss in entry.losses
             for m in _lsh_losses_in(loss)
         }.values())
         if not losses:
@@ -140,14 +140,14 @@ class LSHMedianBiasHook(Hook):
         # each rank runs the teacher on its share of the batches (index %
         # world_size == rank); the medians are taken over all of them
         rank, world_size = get_dist_info()
-        bar = ProgressBar(len(range(rank, num_batches, world_size)),
-                          file=sys.stdout) if is_main_process() else None
+        bar = ProgressBar(
+            len(range(rank, num_batches, world_size)),
+            file=sys.stdout) if is_main_process() else None
         with preserved_rng_state(), torch.no_grad():
-            for index, batch in rank_train_batches(runner,
-                                                   self.max_batches):
+            for index, batch in rank_train_batches(runner, self.max_batches):
                 data = model.data_preprocessor(batch, True)
                 outs = model.teacher_outputs(data['inputs'],
-                                              data['data_samples'])
+                                             data['data_samples'])
                 for entry in model.distill_entries:
                     for loss, feats in _lsh_inputs(entry, outs):
                         if id(loss) in projections:

@@ -122,24 +122,23 @@ class NonFiniteLossHook(Hook):
 
     @staticmethod
     def _report(runner, bad: List[Tuple[str, float]]) -> str:
-        levels: Dict[str, list] = unwrap_model(
-            runner.model).last_level_losses()
+        levels: Dict[str,
+                     list] = unwrap_model(runner.model).last_level_losses()
         parts = []
         for key, value in bad:
             name = key[len('distill.'):].rsplit('.', 1)[0]
             text = f'{key} = {value}'
             if name in levels:
                 per_level = [float(v) for v in levels[name]]
-                odd = [i for i, v in enumerate(per_level)
-                       if not math.isfinite(v)]
+                odd = [
+                    i for i, v in enumerate(per_level) if not math.isfinite(v)
+                ]
                 if len(per_level) > 1 and odd:
                     text += f' (level {", ".join(map(str, odd))})'
             parts.append(text)
         return ', '.join(parts)
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
+    def after_train_iter(self, runner, batch_idx: int,
                          data_batch: DATA_BATCH = None,
                          outputs: Optional[dict] = None) -> None:
         if not self.enabled or outputs is None:
@@ -160,8 +159,8 @@ class NonFiniteLossHook(Hook):
                     f'{self.patience})', logger='current',
                     level=logging.WARNING)
                 return
-        raise FloatingPointError(self.message(runner.iter + 1, where,
-                                              self.skipped))
+        raise FloatingPointError(
+            self.message(runner.iter + 1, where, self.skipped))
 
     def message(self, iteration: int, where: str, skipped: int) -> str:
         """The error every rank raises."""

@@ -1,7 +1,6 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 import random
-import uuid
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -22,10 +21,9 @@ def capture_random_state() -> dict:
     version, internal, gauss = random.getstate()
     _, keys, pos, has_gauss, cached = np.random.get_state()
     state = dict(
-        python=[version, list(internal), gauss],
-        numpy=dict(keys=torch.from_numpy(keys.astype(np.int64)),
-                   pos=int(pos), has_gauss=int(has_gauss),
-                   cached_gaussian=float(cached)),
+        python=[version, list(internal), gauss], numpy=dict(
+            keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
+            has_gauss=int(has_gauss), cached_gaussian=float(cached)),
         torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state['cuda'] = torch.cuda.get_rng_state_all()
@@ -39,10 +37,9 @@ def restore_random_state(state: dict) -> None:
     version, internal, gauss = state['python']
     random.setstate((int(version), tuple(int(v) for v in internal), gauss))
     npy = state['numpy']
-    np.random.set_state(('MT19937',
-                         npy['keys'].cpu().numpy().astype(np.uint32),
-                         npy['pos'], npy['has_gauss'],
-                         npy['cached_gaussian']))
+    np.random.set_state(
+        ('MT19937', npy['keys'].cpu().numpy().astype(np.uint32), npy['pos'],
+         npy['has_gauss'], npy['cached_gaussian']))
     torch.set_rng_state(state['torch'].cpu())
     cuda = state.get('cuda')
     if cuda and torch.cuda.is_available() and \
@@ -55,14 +52,10 @@ def worker_epoch_seeds(seed: int, epoch: int,
                        worker: int) -> Tuple[int, int, int]:
     """Seeds of Python's ``random``, NumPy and torch for data-loader worker
     ``worker`` (its global index) in ``epoch``, from the run's seed."""
-    seq = np.random.SeedSequence(entropy=int(seed) % 2**64,
-                                 spawn_key=(int(epoch), int(worker)))
+    seq = np.random.SeedSequence(
+        entropy=int(seed) % 2**64, spawn_key=(int(epoch), int(worker)))
     w = [int(x) for x in seq.generate_state(5, dtype=np.uint32)]
     return w[0] << 32 | w[1], w[2], w[3] << 32 | w[4]
-
-
-# per process: hook token -> the epoch this worker's streams are seeded for
-_seeded_epoch: Dict[str, int] = {}
 
 
 class EpochSeededPipeline:
@@ -74,19 +67,22 @@ class EpochSeededPipeline:
     pipeline."""
 
     def __init__(self, pipeline, epoch: torch.Tensor, seed: int, rank: int,
-                 token: str) -> None:
+                 seeded: dict) -> None:
         self.pipeline = pipeline
         self.epoch = epoch
         self.seed = seed
         self.rank = rank
-        self.token = token
+        # shared by the pipelines of one hook (a concatenated dataset's):
+        # {'epoch': the epoch this worker's streams are seeded for}; each
+        # worker process holds its own copy
+        self.seeded = seeded
 
     def __call__(self, results):
         info = get_worker_info()
         if info is not None:
             epoch = int(self.epoch[0])
-            if _seeded_epoch.get(self.token) != epoch:
-                _seeded_epoch[self.token] = epoch
+            if self.seeded.get('epoch') != epoch:
+                self.seeded['epoch'] = epoch
                 seeds = worker_epoch_seeds(
                     self.seed, epoch, self.rank * info.num_workers + info.id)
                 random.seed(seeds[0])
@@ -147,15 +143,15 @@ class RandomStateHook(Hook):
       saving, and epochs no longer repeat the same stream.
 
     Epoch-based loops only: an iteration-based loop (one endless epoch) is
-    left as mmengine runs it. ``tools/train.py`` adds this hook to every
-    config (:data:`~mmkd.apis.runner_cfg.RUN_STATE_HOOKS`).
+    left as mmengine runs it. Every run through mmkd gets this hook
+    (:data:`~mmkd.engine.distill_hooks.RUN_STATE_HOOKS`).
     """
     # after_train_epoch: before CheckpointHook (VERY_LOW) writes; and after
     # NORMAL hooks that replace the pipeline at an epoch (PipelineSwitchHook)
     priority = 'BELOW_NORMAL'
 
     def __init__(self) -> None:
-        self._token = uuid.uuid4().hex
+        self._seeded: dict = {}
         self._epoch_tensor: Optional[torch.Tensor] = None
         self._rank, self._world_size = 0, 1
         self._state: Optional[dict] = None
@@ -179,9 +175,10 @@ class RandomStateHook(Hook):
             return  # the main process draws: its state is saved
         for dataset in _pipeline_owners(loader.dataset):
             if not isinstance(dataset.pipeline, EpochSeededPipeline):
-                dataset.pipeline = EpochSeededPipeline(
-                    dataset.pipeline, self._epoch_tensor, runner.seed,
-                    self._rank, self._token)
+                dataset.pipeline = EpochSeededPipeline(dataset.pipeline,
+                                                       self._epoch_tensor,
+                                                       runner.seed, self._rank,
+                                                       self._seeded)
 
     def before_train_epoch(self, runner) -> None:
         if not self._active:
@@ -205,8 +202,8 @@ class RandomStateHook(Hook):
         if not self._active:
             return
         local = capture_random_state()
-        states = (all_gather_object(local) if self._world_size > 1 else
-                  [local])
+        states = (
+            all_gather_object(local) if self._world_size > 1 else [local])
         # runner.epoch is incremented after this hook: the next epoch
         self._state = dict(epoch=runner.epoch + 1, states=states)
 

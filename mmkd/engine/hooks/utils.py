@@ -59,8 +59,7 @@ def train_batches(runner, max_batches: int):
     loader = runner.train_dataloader
     size = _batch_size(loader)
     dataset = loader.dataset
-    for start in range(0, num_train_batches(runner, max_batches) * size,
-                       size):
+    for start in range(0, num_train_batches(runner, max_batches) * size, size):
         indices = range(start, min(start + size, len(dataset)))
         yield loader.collate_fn([dataset[i] for i in indices])
 

@@ -37,8 +37,7 @@ class Accuracy(BaseMetric):
     """
     default_prefix: Optional[str] = 'accuracy'
 
-    def __init__(self,
-                 topk: Union[int, Sequence[int]] = (1, ),
+    def __init__(self, topk: Union[int, Sequence[int]] = (1, ),
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)

@@ -46,8 +46,7 @@ class RMSE(BaseMetric):
             if pred.shape != gt.shape:
                 raise ValueError(f'pred has {pred.size} values but gt has '
                                  f'{gt.size}')
-            self.results.append(
-                (float(np.square(pred - gt).sum()), pred.size))
+            self.results.append((float(np.square(pred - gt).sum()), pred.size))
 
     def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
         total = sum(r[0] for r in results)

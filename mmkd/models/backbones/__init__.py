@@ -9,6 +9,5 @@ from .utils import CIFAR_MODEL_ZOO
 
 __all__ = [
     'CifarResNet', 'CifarWideResNet', 'CifarVGG', 'CifarMobileNetV2',
-    'CifarShuffleNetV1', 'CifarShuffleNetV2', 'MnistConvNet',
-    'CIFAR_MODEL_ZOO'
+    'CifarShuffleNetV1', 'CifarShuffleNetV2', 'MnistConvNet', 'CIFAR_MODEL_ZOO'
 ]

@@ -79,16 +79,15 @@ class CifarMobileNetV2(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self,
-                 widen_factor: float = 1.0,
-                 expand_ratio: int = 6,
-                 last_channels: Optional[int] = None,
-                 in_channels: int = 3,
+    def __init__(self, widen_factor: float = 1.0, expand_ratio: int = 6,
+                 last_channels: Optional[int] = None, in_channels: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         name = type(self).__name__
-        if isinstance(widen_factor, bool) or not isinstance(
-                widen_factor, (int, float)) or not widen_factor > 0:
+        if isinstance(
+                widen_factor,
+                bool) or not isinstance(widen_factor,
+                                        (int, float)) or not widen_factor > 0:
             raise ValueError(f'{name}: widen_factor must be a positive '
                              f'number, got {widen_factor!r}')
         check_positive_int('expand_ratio', expand_ratio, name)

@@ -22,8 +22,7 @@ class BasicBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1,
                                bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1,
-                               bias=False)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU()
         self.downsample = None
@@ -62,11 +61,9 @@ class CifarResNet(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self,
-                 depth: int,
+    def __init__(self, depth: int,
                  stage_channels: Sequence[int] = (16, 32, 64),
-                 stem_channels: Optional[int] = None,
-                 in_channels: int = 3,
+                 stem_channels: Optional[int] = None, in_channels: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         name = type(self).__name__
@@ -74,15 +71,14 @@ class CifarResNet(BaseModule):
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f'{name}: depth must be 6n + 2 with n >= 1 '
                              f'(8, 14, 20, 32, 44, 56, 110...), got {depth}')
-        stage_channels = check_channels('stage_channels', stage_channels,
-                                        name, length=3)
+        stage_channels = check_channels('stage_channels', stage_channels, name,
+                                        length=3)
         stem_channels = stage_channels[0] if stem_channels is None else \
             check_positive_int('stem_channels', stem_channels, name)
         check_positive_int('in_channels', in_channels, name)
         num_blocks = (depth - 2) // 6
 
-        self.conv1 = nn.Conv2d(in_channels, stem_channels, 3, 1, 1,
-                               bias=False)
+        self.conv1 = nn.Conv2d(in_channels, stem_channels, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(stem_channels)
         self.relu = nn.ReLU()
         channels = stem_channels
@@ -106,9 +102,13 @@ class CifarResNet(BaseModule):
 
 register_variants(
     CifarResNet, {
-        **{f'resnet{d}': dict(depth=d)
-           for d in (8, 14, 20, 32, 44, 56, 110)},
-        **{f'resnet{d}x4': dict(depth=d, stage_channels=(64, 128, 256),
-                                stem_channels=32)
-           for d in (8, 32)},
+        **{
+            f'resnet{d}': dict(depth=d)
+            for d in (8, 14, 20, 32, 44, 56, 110)
+        },
+        **{
+            f'resnet{d}x4':
+            dict(depth=d, stage_channels=(64, 128, 256), stem_channels=32)
+            for d in (8, 32)
+        },
     })

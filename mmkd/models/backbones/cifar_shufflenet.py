@@ -21,8 +21,8 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     """Interleave the channels of ``groups`` equal groups (the ShuffleNet
     channel shuffle): channel ``g * n + i`` moves to ``i * groups + g``."""
     b, c, h, w = x.shape
-    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(
-        b, c, h, w)
+    return x.view(b, groups, c // groups, h,
+                  w).transpose(1, 2).reshape(b, c, h, w)
 
 
 def _conv_bn(in_channels: int, out_channels: int, kernel_size: int,
@@ -92,16 +92,13 @@ class CifarShuffleNetV1(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self,
-                 stage_channels: Sequence[int] = (240, 480, 960),
-                 num_units: Sequence[int] = (4, 8, 4),
-                 groups: int = 3,
+    def __init__(self, stage_channels: Sequence[int] = (240, 480, 960),
+                 num_units: Sequence[int] = (4, 8, 4), groups: int = 3,
                  in_channels: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         name = type(self).__name__
-        stage_channels = check_channels('stage_channels', stage_channels,
-                                        name)
+        stage_channels = check_channels('stage_channels', stage_channels, name)
         num_units = check_channels('num_units', num_units, name,
                                    length=len(stage_channels))
         check_positive_int('groups', groups, name)
@@ -113,8 +110,7 @@ class CifarShuffleNetV1(BaseModule):
             units = []
             for j in range(n):
                 units.append(
-                    ShuffleV1Unit(channels, width, 2 if j == 0 else 1,
-                                  groups))
+                    ShuffleV1Unit(channels, width, 2 if j == 0 else 1, groups))
                 channels = width
             self.add_module(f'layer{i + 1}', nn.Sequential(*units))
         self.num_stages = len(stage_channels)
@@ -139,8 +135,8 @@ class ShuffleV2Unit(nn.Module):
         self.half = half
         self.branch = nn.Sequential(
             _conv_bn(half, half, 1), nn.ReLU(),
-            _conv_bn(half, half, 3, groups=half),
-            _conv_bn(half, half, 1), nn.ReLU())
+            _conv_bn(half, half, 3, groups=half), _conv_bn(half, half, 1),
+            nn.ReLU())
 
     def forward(self, x: Tensor) -> Tensor:
         x1, x2 = x[:, :self.half], x[:, self.half:]
@@ -161,12 +157,11 @@ class ShuffleV2DownUnit(nn.Module):
             _conv_bn(in_channels, mid, 1), nn.ReLU())
         self.right = nn.Sequential(
             _conv_bn(in_channels, mid, 1), nn.ReLU(),
-            _conv_bn(mid, mid, 3, 2, groups=mid),
-            _conv_bn(mid, mid, 1), nn.ReLU())
+            _conv_bn(mid, mid, 3, 2, groups=mid), _conv_bn(mid, mid, 1),
+            nn.ReLU())
 
     def forward(self, x: Tensor) -> Tensor:
-        return channel_shuffle(
-            torch.cat([self.left(x), self.right(x)], 1), 2)
+        return channel_shuffle(torch.cat([self.left(x), self.right(x)], 1), 2)
 
 
 @MODELS.register_module()
@@ -191,16 +186,13 @@ class CifarShuffleNetV2(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self,
-                 stage_channels: Sequence[int] = (116, 232, 464),
+    def __init__(self, stage_channels: Sequence[int] = (116, 232, 464),
                  num_units: Sequence[int] = (3, 7, 3),
-                 last_channels: int = 1024,
-                 in_channels: int = 3,
+                 last_channels: int = 1024, in_channels: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         name = type(self).__name__
-        stage_channels = check_channels('stage_channels', stage_channels,
-                                        name)
+        stage_channels = check_channels('stage_channels', stage_channels, name)
         if any(c % 2 for c in stage_channels):
             raise ValueError(f'{name}: stage widths must be even (units '
                              f'split channels in halves), got '
@@ -229,11 +221,15 @@ class CifarShuffleNetV2(BaseModule):
         return self.relu(self.conv2(x))
 
 
-register_variants(CifarShuffleNetV1, {
-    'ShuffleV1': dict(stage_channels=(240, 480, 960), num_units=(4, 8, 4),
-                      groups=3)
-})
-register_variants(CifarShuffleNetV2, {
-    'ShuffleV2': dict(stage_channels=(116, 232, 464), num_units=(3, 7, 3),
-                      last_channels=1024)
-})
+register_variants(
+    CifarShuffleNetV1, {
+        'ShuffleV1':
+        dict(stage_channels=(240, 480, 960), num_units=(4, 8, 4), groups=3)
+    })
+register_variants(
+    CifarShuffleNetV2, {
+        'ShuffleV2':
+        dict(
+            stage_channels=(116, 232, 464), num_units=(3, 7, 3),
+            last_channels=1024)
+    })

@@ -46,9 +46,7 @@ class CifarVGG(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self,
-                 depth: int,
-                 pool_after_block4: bool = False,
+    def __init__(self, depth: int, pool_after_block4: bool = False,
                  in_channels: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -58,8 +56,8 @@ class CifarVGG(BaseModule):
                              f'{sorted(_CONVS_PER_BLOCK)}, got {depth!r}')
         check_positive_int('in_channels', in_channels, name)
         channels = in_channels
-        for i, (num_convs, width) in enumerate(
-                zip(_CONVS_PER_BLOCK[depth], _WIDTHS)):
+        for i, (num_convs,
+                width) in enumerate(zip(_CONVS_PER_BLOCK[depth], _WIDTHS)):
             layers = []
             for _ in range(num_convs):
                 layers += [

@@ -23,8 +23,7 @@ class PreActBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1,
                                bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1,
-                               bias=False)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
         self.relu = nn.ReLU()
         self.drop_rate = drop_rate
         self.shortcut = None
@@ -63,11 +62,8 @@ class CifarWideResNet(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self,
-                 depth: int,
-                 widen_factor: int = 1,
-                 drop_rate: float = 0.0,
-                 in_channels: int = 3,
+    def __init__(self, depth: int, widen_factor: int = 1,
+                 drop_rate: float = 0.0, in_channels: int = 3,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         name = type(self).__name__
@@ -107,7 +103,9 @@ class CifarWideResNet(BaseModule):
         return self.relu(self.bn1(x))
 
 
-register_variants(CifarWideResNet, {
-    f'wrn_{d}_{k}': dict(depth=d, widen_factor=k)
-    for d in (16, 40) for k in (1, 2)
-})
+register_variants(
+    CifarWideResNet, {
+        f'wrn_{d}_{k}': dict(depth=d, widen_factor=k)
+        for d in (16, 40)
+        for k in (1, 2)
+    })

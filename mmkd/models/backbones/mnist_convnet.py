@@ -44,10 +44,8 @@ class MnistConvNet(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self,
-                 channels: Sequence[int] = (32, 64),
-                 hidden: Optional[int] = 128,
-                 in_channels: int = 1,
+    def __init__(self, channels: Sequence[int] = (32, 64),
+                 hidden: Optional[int] = 128, in_channels: int = 1,
                  input_size: int = 28,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -78,18 +76,17 @@ class MnistConvNet(BaseModule):
             self.out_channels = channels[-1]
         else:
             check_positive_int('hidden', hidden, name)
-            self.fc = nn.Sequential(
-                nn.Flatten(), nn.Linear(prev * size * size, hidden),
-                nn.ReLU())
+            self.fc = nn.Sequential(nn.Flatten(),
+                                    nn.Linear(prev * size * size, hidden),
+                                    nn.ReLU())
             self.out_channels = hidden
         kaiming_init(self)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.fc is not None and x.shape[-2:] != (self.input_size, ) * 2:
-            raise ValueError(
-                f'MnistConvNet was built for {self.input_size} x '
-                f'{self.input_size} inputs (input_size) but got '
-                f'{tuple(x.shape[-2:])}')
+            raise ValueError(f'MnistConvNet was built for {self.input_size} x '
+                             f'{self.input_size} inputs (input_size) but got '
+                             f'{tuple(x.shape[-2:])}')
         for i in range(self.num_stages):
             x = getattr(self, f'layer{i + 1}')(x)
         return x if self.fc is None else self.fc(x)

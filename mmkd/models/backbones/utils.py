@@ -45,16 +45,16 @@ def _make_factory(name: str, cls: type, arch: dict) -> Callable:
             raise TypeError(
                 f'{name} fixes {fixed} (= {[arch[k] for k in fixed]}); to '
                 f'change them build mmkd.{cls.__name__} directly, e.g. '
-                f"dict(type='mmkd.{cls.__name__}', "
-                + ', '.join(f'{k}={v!r}' for k, v in arch.items()) + ')')
+                f"dict(type='mmkd.{cls.__name__}', " +
+                ', '.join(f'{k}={v!r}' for k, v in arch.items()) + ')')
         return cls(**arch, **kwargs)
 
     factory.__name__ = factory.__qualname__ = name
     factory.__module__ = cls.__module__
     factory.__doc__ = (f'The ``{name}`` CIFAR backbone of the KD literature: '
-                       f'``{cls.__name__}('
-                       + ', '.join(f'{k}={v!r}' for k, v in arch.items())
-                       + ', **kwargs)``.')
+                       f'``{cls.__name__}(' +
+                       ', '.join(f'{k}={v!r}'
+                                 for k, v in arch.items()) + ', **kwargs)``.')
     return factory
 
 

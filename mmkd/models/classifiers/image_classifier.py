@@ -40,16 +40,13 @@ class ImageClassifier(BaseModel):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self,
-                 backbone: dict,
-                 head: dict,
-                 neck: Optional[dict] = None,
+    def __init__(self, backbone: dict, head: dict, neck: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='ImgDataPreprocessor')
-        super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         self.backbone = _build(backbone)
         self.neck = None if neck is None else _build(neck)
         self.head = _build(head)
@@ -76,11 +73,10 @@ class ImageClassifier(BaseModel):
             x = x[-1]
         return x if self.neck is None else self.neck(x)
 
-    def forward(self,
-                inputs: Tensor,
-                data_samples: Optional[Sequence[ClsDataSample]] = None,
-                mode: str = 'tensor') -> Union[Tensor, dict,
-                                               List[ClsDataSample]]:
+    def forward(
+            self, inputs: Tensor,
+            data_samples: Optional[Sequence[ClsDataSample]] = None,
+            mode: str = 'tensor') -> Union[Tensor, dict, List[ClsDataSample]]:
         if mode == 'tensor':
             return self.head(self.extract_feat(inputs))
         if mode == 'loss':

@@ -31,7 +31,6 @@ class BaseConnector(nn.Module):
             raise ValueError(f'{name} expects {ndim}-D features ({what}), '
                              f'got shape {tuple(x.shape)}')
 
-    def forward(self,
-                x: Tensor,
+    def forward(self, x: Tensor,
                 target_size: Optional[Sequence[int]] = None) -> Tensor:
         raise NotImplementedError

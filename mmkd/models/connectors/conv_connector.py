@@ -55,16 +55,14 @@ class ConvConnector(BaseConnector):
             ...)`` or None. Defaults to None.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
+    def __init__(self, in_channels: int, out_channels: int,
                  kernel_size: int = 1,
                  norm_cfg: Optional[dict] = dict(type='BN'),
                  act_cfg: Optional[dict] = None) -> None:
         super().__init__()
         for key, value in (('in_channels', in_channels),
-                           ('out_channels', out_channels),
-                           ('kernel_size', kernel_size)):
+                           ('out_channels', out_channels), ('kernel_size',
+                                                            kernel_size)):
             if not isinstance(value, int) or isinstance(value, bool) or \
                     value < 1:
                 raise ValueError(f'ConvConnector: {key} must be a positive '
@@ -74,13 +72,11 @@ class ConvConnector(BaseConnector):
                              f'padding keeps H x W), got {kernel_size}')
         self.in_channels = in_channels
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size,
-                              padding=kernel_size // 2,
-                              bias=norm_cfg is None)
+                              padding=kernel_size // 2, bias=norm_cfg is None)
         self.norm = _build_norm(norm_cfg, out_channels)
         self.act = _build_act(act_cfg)
 
-    def forward(self,
-                x: Tensor,
+    def forward(self, x: Tensor,
                 target_size: Optional[Sequence[int]] = None) -> Tensor:
         self.check_input(x, 4, 'B x C x H x W')
         if x.shape[1] != self.in_channels:

@@ -21,16 +21,15 @@ class LinearConnector(BaseConnector):
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
-        for key, value in (('in_features', in_features),
-                           ('out_features', out_features)):
+        for key, value in (('in_features', in_features), ('out_features',
+                                                          out_features)):
             if not isinstance(value, int) or isinstance(value, bool) or \
                     value < 1:
                 raise ValueError(f'LinearConnector: {key} must be a '
                                  f'positive int, got {value!r}')
         self.fc = nn.Linear(in_features, out_features)
 
-    def forward(self,
-                x: Tensor,
+    def forward(self, x: Tensor,
                 target_size: Optional[Sequence[int]] = None) -> Tensor:
         self.check_input(x, 2, 'B x D')
         if x.shape[1] != self.fc.in_features:

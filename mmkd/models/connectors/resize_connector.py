@@ -38,8 +38,7 @@ class ResizeConnector(BaseConnector):
             ``'area'``. Defaults to ``'bilinear'`` (``align_corners=False``).
     """
 
-    def __init__(self,
-                 size: Optional[Sequence[int]] = None,
+    def __init__(self, size: Optional[Sequence[int]] = None,
                  mode: str = 'bilinear') -> None:
         super().__init__()
         self.size = None if size is None else _as_size(size, 'size')
@@ -48,8 +47,7 @@ class ResizeConnector(BaseConnector):
                              f', got {mode!r}')
         self.mode = mode
 
-    def forward(self,
-                x: Tensor,
+    def forward(self, x: Tensor,
                 target_size: Optional[Sequence[int]] = None) -> Tensor:
         self.check_input(x, 4, 'B x C x H x W')
         if self.size is not None:
@@ -63,5 +61,4 @@ class ResizeConnector(BaseConnector):
         if tuple(x.shape[2:]) == size:
             return x
         align = False if self.mode in ('bilinear', 'bicubic') else None
-        return F.interpolate(x, size=size, mode=self.mode,
-                             align_corners=align)
+        return F.interpolate(x, size=size, mode=self.mode, align_corners=align)

@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 from torch import Tensor
 
-from .teacher import build_teacher
+from mmkd.models.teacher import build_teacher
 
 STUDENT_PREFIX = 'student.'
 
@@ -18,7 +18,7 @@ class BaseDistiller(BaseModel):
 
     - **The teacher** is built from its own config (``dict(config=...,
       checkpoint=...)`` or ``dict(model=..., checkpoint=...)``, see
-      :func:`~mmkd.models.distillers.teacher.build_teacher`), loaded
+      :func:`~mmkd.models.teacher.teacher.build_teacher`), loaded
       strictly, frozen and kept in eval mode. It is *not* a registered
       submodule: its weights never enter the distiller's ``state_dict``
       (checkpoints never hold them), the optimizer never sees them, DDP
@@ -109,8 +109,10 @@ class BaseDistiller(BaseModel):
     def split_distill_state(self, state_dict: dict) -> Dict[str, object]:
         """Remove the distillation-only entries from ``state_dict`` (in
         place) and return them; what is left is the plain student's."""
-        return {k: state_dict.pop(k) for k in list(state_dict)
-                if self.is_distill_key(k)}
+        return {
+            k: state_dict.pop(k)
+            for k in list(state_dict) if self.is_distill_key(k)
+        }
 
     @staticmethod
     def merge_distill_state(state_dict: dict, distill: dict) -> None:

@@ -131,30 +131,24 @@ class DataFreeRegressionDistiller(BaseDistiller):
         'which a data-free distiller does not have), and the regression '
         'networks it distils train in seconds to minutes on one device.')
 
-    def __init__(self,
-                 teacher: dict,
-                 student: dict,
-                 in_features: int,
-                 strategy: str = 'direct',
-                 mixing: Union[str, float, dict] = 'decreasing',
+    def __init__(self, teacher: dict, student: dict, in_features: int,
+                 strategy: str = 'direct', mixing: Union[str, float,
+                                                         dict] = 'decreasing',
                  generator: Optional[dict] = None,
-                 max_epochs: Optional[int] = None,
-                 student_steps: int = 10,
-                 batch_size: int = 50,
-                 direct_steps: int = 2,
-                 direct_lr: float = 0.1,
-                 beta: float = 1e-5,
-                 gamma: float = 1e-5,
-                 data_preprocessor: Optional[dict] = None,
+                 max_epochs: Optional[int] = None, student_steps: int = 10,
+                 batch_size: int = 50, direct_steps: int = 2,
+                 direct_lr: float = 0.1, beta: float = 1e-5,
+                 gamma: float = 1e-5, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         if strategy not in self.STRATEGIES:
             raise ValueError(f'strategy must be one of {self.STRATEGIES}, '
                              f'got {strategy!r}')
-        for name, value in dict(
-                in_features=in_features, student_steps=student_steps,
-                batch_size=batch_size, direct_steps=direct_steps).items():
+        for name, value in dict(in_features=in_features,
+                                student_steps=student_steps,
+                                batch_size=batch_size,
+                                direct_steps=direct_steps).items():
             if (isinstance(value, bool) or not isinstance(value, int)
                     or value < 1):
                 raise ValueError(
@@ -178,15 +172,13 @@ class DataFreeRegressionDistiller(BaseDistiller):
         self.beta = float(beta)
         self.gamma = float(gamma)
 
-        self.student = MODELS.build(self._fill_in_features(student,
-                                                           'student'))
+        self.student = MODELS.build(self._fill_in_features(student, 'student'))
         self.init_teacher(
             teacher,
             prepare_cfg=lambda cfg: self._fill_in_features(cfg, 'teacher'),
             check_state=self._check_input_size)
         if strategy == 'generator':
-            gen_cfg = dict(type='mmkd.MLPGenerator', noise_dim=50,
-                           hidden=500)
+            gen_cfg = dict(type='mmkd.MLPGenerator', noise_dim=50, hidden=500)
             gen_cfg.update(copy.deepcopy(dict(generator or {})))
             gen_cfg.setdefault('out_features', in_features)
             if gen_cfg['out_features'] != in_features:
@@ -245,9 +237,9 @@ class DataFreeRegressionDistiller(BaseDistiller):
         return self.gap_objective(t_out, s_out) + self.beta * x.pow(2).sum()
 
     @staticmethod
-    def student_loss(t_g: Optional[torch.Tensor],
-                     s_g: Optional[torch.Tensor], t_p: torch.Tensor,
-                     s_p: torch.Tensor, a: float) -> torch.Tensor:
+    def student_loss(t_g: Optional[torch.Tensor], s_g: Optional[torch.Tensor],
+                     t_p: torch.Tensor, s_p: torch.Tensor,
+                     a: float) -> torch.Tensor:
         """``mean(a (T(xg) - S(xg))^2 + (1 - a)(T(xp) - S(xp))^2)``; with
         no ``xg`` (the Gaussian baseline) ``mean((T(xp) - S(xp))^2)``."""
         loss_p = (t_p - s_p).pow(2)
@@ -256,9 +248,9 @@ class DataFreeRegressionDistiller(BaseDistiller):
         return torch.mean(a * (t_g - s_g).pow(2) + (1.0 - a) * loss_p)
 
     # --------------------------------------------------- synthetic inputs
-    def direct_inputs(self, num: int,
-                      stream: Optional[torch.Generator] = None
-                      ) -> torch.Tensor:
+    def direct_inputs(
+            self, num: int,
+            stream: Optional[torch.Generator] = None) -> torch.Tensor:
         """Start from ``N(0, I)`` and take ``direct_steps`` RMSprop steps on
         the inputs (lr ``direct_lr``, weight decay ``beta``) that minimise
         :meth:`gap_objective`. Only the inputs get gradients."""
@@ -273,9 +265,9 @@ class DataFreeRegressionDistiller(BaseDistiller):
             optimizer.step()
         return x.detach()
 
-    def synthetic_inputs(self, num: int,
-                         stream: Optional[torch.Generator] = None
-                         ) -> Optional[torch.Tensor]:
+    def synthetic_inputs(
+            self, num: int, stream: Optional[torch.Generator] = None
+    ) -> Optional[torch.Tensor]:
         """``xg`` of the current strategy (None for ``gaussian``)."""
         if self.strategy == 'direct':
             return self.direct_inputs(num, stream)
@@ -323,8 +315,8 @@ class DataFreeRegressionDistiller(BaseDistiller):
                 'distillation must not receive real samples; use '
                 'mmkd.NoiseSeedDataset as the train dataset')
         wrappers = self._split_wrappers(optim_wrapper)
-        needed = ['student'] + (['generator']
-                                if self.strategy == 'generator' else [])
+        needed = ['student'
+                  ] + (['generator'] if self.strategy == 'generator' else [])
         for key in needed:
             if key not in wrappers:
                 raise KeyError(f"optim_wrapper has no '{key}' entry, needed "
@@ -345,8 +337,8 @@ class DataFreeRegressionDistiller(BaseDistiller):
 
         if self.strategy == 'generator':
             xg = self.generator.sample(self.batch_size, stream_g)
-            loss_g = self.generator_loss(self.teacher(xg), self.student(xg),
-                                         xg)
+            loss_g = self.generator_loss(
+                self.teacher(xg), self.student(xg), xg)
             wrappers['generator'].update_params(loss_g)
             # L_G's backward also reached the student: drop those grads.
             wrappers['student'].zero_grad()
@@ -368,8 +360,7 @@ class DataFreeRegressionDistiller(BaseDistiller):
         log_vars['loss_student'] = torch.tensor(total / self.student_steps)
         return log_vars
 
-    def forward(self,
-                inputs: torch.Tensor,
+    def forward(self, inputs: torch.Tensor,
                 data_samples: Optional[torch.Tensor] = None,
                 mode: str = 'tensor'):
         """``tensor``/``predict``: the student's. There is no ``loss``

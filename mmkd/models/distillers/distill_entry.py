@@ -1,6 +1,5 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """One distillation entry: which student/teacher module, which loss."""
-from contextlib import contextmanager
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -8,13 +7,14 @@ import torch.nn as nn
 from torch import Tensor
 
 from mmkd.models.losses.base import BaseFeatureLoss, BaseLogitLoss
+from mmkd.models.recording.input_relay import parse_relay_spec
 from mmkd.registry import MODELS
-from .input_relay import parse_relay_spec
 
-ENTRY_KEYS = {'name', 'student', 'teacher', 'loss', 'connector',
-              'student_index', 'teacher_index', 'num_levels',
-              'level_weights', 'teacher_logits',
-              'teacher_input_from_student', 'act_cfg'}
+ENTRY_KEYS = {
+    'name', 'student', 'teacher', 'loss', 'connector', 'student_index',
+    'teacher_index', 'num_levels', 'level_weights', 'teacher_logits',
+    'teacher_input_from_student', 'act_cfg'
+}
 
 
 def build_loss(cfg: dict, where: str) -> nn.Module:
@@ -24,8 +24,8 @@ def build_loss(cfg: dict, where: str) -> nn.Module:
     except KeyError as err:
         losses = sorted(
             name for name, cls in MODELS.module_dict.items()
-            if isinstance(cls, type) and issubclass(
-                cls, (BaseFeatureLoss, BaseLogitLoss)))
+            if isinstance(cls, type) and issubclass(cls, (BaseFeatureLoss,
+                                                          BaseLogitLoss)))
         raise KeyError(
             f'{where}: cannot build loss {cfg.get("type")!r} ({err}). '
             f'Registered mmkd losses: {losses}; write them as '
@@ -33,7 +33,9 @@ def build_loss(cfg: dict, where: str) -> nn.Module:
     if not isinstance(loss, (BaseFeatureLoss, BaseLogitLoss)):
         raise TypeError(
             f'{where}: {type(loss).__name__} is not an mmkd feature or logit '
-            'loss (subclass of BaseFeatureLoss or BaseLogitLoss).')
+            'loss: subclass mmkd.models.losses.BaseFeatureLoss (features) '
+            'or BaseLogitLoss (logits), whose attributes declare what the '
+            'loss needs (the loss protocol of mmkd.models.losses.base).')
     return loss
 
 
@@ -43,8 +45,10 @@ def _select(out, index: Union[int, Sequence[int]], where: str) -> list:
         raise TypeError(f'{where}: `*_index` was given but the '
                         f'module outputs a {type(out).__name__}')
     indices = [index] if isinstance(index, int) else list(index)
-    bad = [i for i in indices
-           if not isinstance(i, int) or not -len(out) <= i < len(out)]
+    bad = [
+        i for i in indices
+        if not isinstance(i, int) or not -len(out) <= i < len(out)
+    ]
     if bad:
         raise IndexError(
             f'{where}: index {bad} is past the end of the module\'s output, '
@@ -75,9 +79,8 @@ def split_levels(outputs: list, index: Optional[Union[int, Sequence[int]]],
                 isinstance(o, Tensor) for o in out):
             levels.extend(out)
         else:
-            kinds = ([type(o).__name__ for o in out]
-                     if isinstance(out, (tuple, list)) else
-                     type(out).__name__)
+            kinds = ([type(o).__name__ for o in out] if isinstance(
+                out, (tuple, list)) else type(out).__name__)
             raise TypeError(
                 f'{where}: the module outputs {kinds}, which cannot be split '
                 'into tensors; select one element with student_index / '
@@ -95,7 +98,7 @@ class DistillEntry(nn.Module):
     ``teacher_logits`` (path of the teacher module whose output is its B x C
     logits, for a loss with ``needs_teacher_logits``, e.g.
     ``LSHLoss(teacher_correct_only=True)``: the distiller records it and
-    sets ``loss.teacher_logits`` for the duration of each call) and
+    passes its output to each call as ``teacher_logits=``) and
     ``teacher_input_from_student=dict(module=PATH, arg=INDEX_OR_NAME)``: the
     teacher module ``PATH`` gets, in place of that argument of its forward,
     what the same-named student module got in the student's pass over the
@@ -124,9 +127,9 @@ class DistillEntry(nn.Module):
                 raise ValueError(f'distill[{index}] needs `{key}`')
         self.student_path: str = cfg['student']
         self.teacher_path: str = cfg['teacher']
-        default_name = (self.student_path
-                        if self.student_path == self.teacher_path else
-                        f'{self.student_path}-{self.teacher_path}')
+        default_name = (
+            self.student_path if self.student_path == self.teacher_path else
+            f'{self.student_path}-{self.teacher_path}')
         self.name: str = cfg.get('name', default_name)
         self.student_index = cfg.get('student_index')
         self.teacher_index = cfg.get('teacher_index')
@@ -136,19 +139,20 @@ class DistillEntry(nn.Module):
         where = f'distill entry {self.name!r}'
         copies = self.num_levels or 1
         loss_cfgs = self._per_level(cfg['loss'], copies, 'loss')
-        self.losses = nn.ModuleList(
-            build_loss(c, where) for c in loss_cfgs)
+        self.losses = nn.ModuleList(build_loss(c, where) for c in loss_cfgs)
         self.is_logit = isinstance(self.losses[0], BaseLogitLoss)
         self.teacher_logits_path: Optional[str] = cfg.get('teacher_logits')
-        needs_logits = any(
-            getattr(loss, 'needs_teacher_logits', False)
-            for loss in self.losses)
-        if needs_logits and self.teacher_logits_path is None:
+        #: what the entry's losses declare they need in each call
+        self.needs_teacher_logits = any(loss.needs_teacher_logits
+                                        for loss in self.losses)
+        self.needs_labels = any(loss.needs_labels for loss in self.losses)
+        if self.needs_teacher_logits and self.teacher_logits_path is None:
             raise ValueError(
                 f"{where}: the loss needs the teacher's logits; add "
                 "teacher_logits='<teacher module path>' (e.g. 'head.fc') "
                 'to the entry')
-        if self.teacher_logits_path is not None and not needs_logits:
+        if self.teacher_logits_path is not None and \
+                not self.needs_teacher_logits:
             raise ValueError(
                 f'{where}: teacher_logits is given but '
                 f'{type(self.losses[0]).__name__} does not use it; remove '
@@ -159,8 +163,8 @@ class DistillEntry(nn.Module):
         self.activation = self._build_activation(cfg.get('act_cfg'), where)
         conn = cfg.get('connector')
         self.connectors = None if conn is None else nn.ModuleList(
-            MODELS.build(c) for c in self._per_level(conn, copies,
-                                                     'connector'))
+            MODELS.build(c)
+            for c in self._per_level(conn, copies, 'connector'))
         if self.level_weights is not None and self.num_levels is not None \
                 and len(self.level_weights) != self.num_levels:
             raise ValueError(f'{where}: {len(self.level_weights)} '
@@ -214,8 +218,14 @@ class DistillEntry(nn.Module):
         """The loss module that level ``level`` of this entry uses."""
         return self._pick(self.losses, level)
 
-    def _levels(self, recorded: dict, path: str, index, side: str
-                ) -> List[Tensor]:
+    @property
+    def joint_levels(self) -> bool:
+        """Whether the entry's loss takes all its levels in one call
+        (``joint_levels``, e.g. ``LSHLoss(level_reduction='mean')``)."""
+        return self.losses[0].joint_levels
+
+    def _levels(self, recorded: dict, path: str, index,
+                side: str) -> List[Tensor]:
         levels = split_levels(recorded[path], index,
                               f'distill entry {self.name!r} ({side})')
         if self.activation is not None:
@@ -226,14 +236,14 @@ class DistillEntry(nn.Module):
         """This entry's student features, one per level, from the
         student recorder's ``{path: [output per call]}`` (``act_cfg``
         applied)."""
-        return self._levels(student_out, self.student_path,
-                            self.student_index, 'student')
+        return self._levels(student_out, self.student_path, self.student_index,
+                            'student')
 
     def teacher_levels(self, teacher_out: dict) -> List[Tensor]:
         """This entry's teacher features, one per level (``act_cfg``
         applied)."""
-        return self._levels(teacher_out, self.teacher_path,
-                            self.teacher_index, 'teacher')
+        return self._levels(teacher_out, self.teacher_path, self.teacher_index,
+                            'teacher')
 
     def connect(self, feat: Tensor, level: int, target: Tensor) -> Tensor:
         connector = self._pick(self.connectors, level)
@@ -255,51 +265,41 @@ class DistillEntry(nn.Module):
                 f'tensor, got shapes {[tuple(o.shape) for o in outs]}')
         return outs[0]
 
-    @staticmethod
-    @contextmanager
-    def _teacher_logits_given(loss_fn: nn.Module,
-                              teacher_logits: Optional[Tensor]):
-        """``loss_fn.teacher_logits`` set for the duration of one call."""
-        if teacher_logits is None:
-            yield
-            return
-        loss_fn.teacher_logits = teacher_logits
-        try:
-            yield
-        finally:
-            loss_fn.teacher_logits = None  # no reference between calls
-
     def level_loss(self, s_feat: Tensor, t_feat: Tensor, level: int,
                    data_samples=None, labels=None,
                    teacher_logits: Optional[Tensor] = None) -> Tensor:
+        """The (weighted) loss of level ``level``; ``labels`` and
+        ``teacher_logits`` are passed to the loss as arguments (it takes
+        those it declares it needs)."""
         loss_fn = self.loss_for(level)
         s_feat = self.connect(s_feat, level, t_feat)
-        with self._teacher_logits_given(loss_fn, teacher_logits):
-            if self.is_logit:
-                out = loss_fn(s_feat, t_feat, labels)
-            else:
-                out = loss_fn(s_feat, t_feat, data_samples)
+        if self.is_logit:
+            out = loss_fn(s_feat, t_feat, labels)
+        else:
+            out = loss_fn(s_feat, t_feat, data_samples,
+                          teacher_logits=teacher_logits, labels=labels)
         if self.level_weights is not None:
             out = out * self.level_weights[level]
         return out
 
-    def joint_levels_loss(self, s_levels: List[Tensor],
-                          t_levels: List[Tensor], data_samples=None,
-                          teacher_logits: Optional[Tensor] = None) -> Tensor:
+    def joint_levels_loss(self, s_levels: List[Tensor], t_levels: List[Tensor],
+                          data_samples=None,
+                          teacher_logits: Optional[Tensor] = None,
+                          labels: Optional[Tensor] = None) -> Tensor:
         """One loss over all levels, for a loss with ``joint_levels``
         (e.g. ``LSHLoss(level_reduction='mean')``): the connector level by
         level, then :meth:`BaseFeatureLoss.forward_levels`."""
         loss_fn = self.losses[0]
-        s_levels = [self.connect(s_feat, i, t_feat)
-                    for i, (s_feat, t_feat) in enumerate(zip(s_levels,
-                                                             t_levels))]
-        with self._teacher_logits_given(loss_fn, teacher_logits):
-            return loss_fn.forward_levels(s_levels, t_levels, data_samples)
+        s_levels = [
+            self.connect(s_feat, i, t_feat)
+            for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels))
+        ]
+        return loss_fn.forward_levels(s_levels, t_levels, data_samples,
+                                      teacher_logits=teacher_logits,
+                                      labels=labels)
 
     def pop_log_vars(self, level: int) -> dict:
-        loss_fn = self.loss_for(level)
-        pop = getattr(loss_fn, 'pop_log_vars', None)
-        return pop() if pop is not None else {}
+        return self.loss_for(level).pop_log_vars()
 
 
 def entry_cfgs(distill) -> List[dict]:
@@ -352,5 +352,7 @@ def check_logit_levels(entry, s_levels: List[Tensor],
 def as_dtype(levels: List[Tensor], dtype: torch.dtype) -> List[Tensor]:
     """Floating-point features in ``dtype`` (a differentiable cast; the
     student's features are half precision under autocast)."""
-    return [t.to(dtype) if t.is_floating_point() and t.dtype != dtype else t
-            for t in levels]
+    return [
+        t.to(dtype) if t.is_floating_point() and t.dtype != dtype else t
+        for t in levels
+    ]

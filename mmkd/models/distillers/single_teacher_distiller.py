@@ -8,60 +8,57 @@ import torch.nn as nn
 from mmengine.config import ConfigDict
 from torch import Tensor
 
-from mmkd.models.losses.base import BaseFeatureLoss
+from mmkd.models.heads.linear_cls_head import gt_labels
+from mmkd.models.losses.base import BaseDistillLoss
+from mmkd.models.recording.input_relay import (StudentInputRelay,
+                                               collect_relay_specs)
+from mmkd.models.recording.recorder import ModuleOutputRecorder
+from mmkd.models.teacher.teacher_execution import TeacherExecution
 from mmkd.registry import MODELS
 from .base import BaseDistiller
 from .distill_entry import (DistillEntry, as_dtype, check_logit_levels,
                             entry_cfgs)
-from .input_relay import StudentInputRelay, collect_relay_specs
-from .recorder import ModuleOutputRecorder
-from .teacher_execution import TeacherExecution
 
 DISTILL_PREFIX = 'distill_entries.'
-
-
-def joint_levels_loss(entry: DistillEntry) -> Optional[BaseFeatureLoss]:
-    """The loss of ``entry`` if it takes all the entry's levels in one call
-    (``joint_levels``, e.g. ``LSHLoss(level_reduction='mean')``), else
-    None."""
-    loss = entry.losses[0]
-    return loss if getattr(loss, 'joint_levels', False) else None
 
 
 def setup_entry_losses(entry: DistillEntry, student: nn.Module,
                        teacher: nn.Module) -> None:
     """Check that ``entry`` can give a ``joint_levels`` loss all its levels
-    in one call, then bind every feature loss of the entry (wrapped ones
-    included) to the models (:meth:`BaseFeatureLoss.bind_models`)."""
+    in one call, then bind every loss of the entry (wrapped ones included)
+    to the models (:meth:`BaseDistillLoss.bind_models`)."""
     where = f'distill entry {entry.name!r}'
     for loss in entry.losses:
-        nested = [m for m in loss.modules()
-                  if m is not loss and getattr(m, 'joint_levels', False)]
+        nested = [
+            m for m in loss.modules() if m is not loss
+            and isinstance(m, BaseDistillLoss) and m.joint_levels
+        ]
         if nested:
             raise ValueError(
                 f'{where}: {type(loss).__name__} calls its '
                 f'{type(nested[0]).__name__} one level at a time, but that '
                 'loss takes all levels in one call (joint_levels); for '
                 "LSHLoss set level_reduction='sum' in it")
-    joint = joint_levels_loss(entry)
-    if joint is not None and (entry.num_levels is not None
-                              or entry.level_weights is not None):
+    if entry.joint_levels and (entry.num_levels is not None
+                               or entry.level_weights is not None):
         raise ValueError(
-            f'{where}: {type(joint).__name__} takes all levels in one call '
-            '(one loss for all of them), so num_levels and level_weights do '
-            'not apply; remove them, or for LSHLoss set '
+            f'{where}: {type(entry.losses[0]).__name__} takes all levels in '
+            'one call (one loss for all of them), so num_levels and '
+            'level_weights do not apply; remove them, or for LSHLoss set '
             "level_reduction='sum' (one loss per level)")
     for module in entry.losses.modules():
-        if isinstance(module, BaseFeatureLoss):
+        if isinstance(module, BaseDistillLoss):
             module.bind_models(student, teacher)
 
 
 def labels_from_data_samples(data_samples) -> Tensor:
-    """Class labels (B,) from classification data samples (``gt_label``)."""
+    """Class labels (B,) from classification data samples (``gt_label``),
+    taken once per batch for every loss with ``needs_labels``."""
     if not data_samples or not hasattr(data_samples[0], 'gt_label'):
-        raise ValueError('a logit loss needs class labels: the data samples '
-                         'must carry `gt_label` (classification data)')
-    return torch.cat([ds.gt_label.view(-1) for ds in data_samples])
+        raise ValueError('a logit loss (or any loss with needs_labels) '
+                         'needs class labels: the data samples must carry '
+                         '`gt_label` (classification data)')
+    return gt_labels(data_samples)
 
 
 @MODELS.register_module()
@@ -75,7 +72,7 @@ class SingleTeacherDistiller(BaseDistiller):
     same batch; an entry's ``teacher_input_from_student`` makes a teacher
     module take one argument from the student's pass (e.g. the teacher's box
     head runs on the student's sampled RoIs; see
-    :class:`~mmkd.models.distillers.input_relay.StudentInputRelay`).
+    :class:`~mmkd.models.recording.input_relay.StudentInputRelay`).
 
     The teacher (see :class:`BaseDistiller`: built from its own config,
     loaded strictly, frozen, outside the module tree) runs in eval mode
@@ -93,7 +90,7 @@ class SingleTeacherDistiller(BaseDistiller):
         student (dict): the student model config (e.g. ``_base_.model``).
         teacher (dict): ``dict(config=..., checkpoint=...)`` or
             ``dict(model=..., checkpoint=...)``; see
-            :func:`~mmkd.models.distillers.teacher.build_teacher`.
+            :func:`~mmkd.models.teacher.teacher.build_teacher`.
         distill (dict[str, dict] | list[dict]): the entries
             ``dict(student=PATH, teacher=PATH, loss=LOSS_CFG, [connector,
             student_index, teacher_index, num_levels, level_weights,
@@ -116,7 +113,7 @@ class SingleTeacherDistiller(BaseDistiller):
             fold_batchnorm=True | False, prepack=True | False,
             compile=False | True, precision='auto' | 'fp32' | 'fp16' |
             'bf16')``;
-            see :class:`~mmkd.models.distillers.teacher_execution.
+            see :class:`~mmkd.models.teacher.teacher_execution.
             TeacherExecution`. Defaults to channels-last for convolutional
             teachers, BatchNorms folded into their convolutions, weights
             prepacked for oneDNN on the CPU, eager, in the run's precision
@@ -125,13 +122,12 @@ class SingleTeacherDistiller(BaseDistiller):
 
     DISTILL_STATE_PREFIXES = (DISTILL_PREFIX, )
 
-    def __init__(self,
-                 student: Union[dict, ConfigDict],
-                 teacher: Union[dict, ConfigDict],
-                 distill: Union[Dict[str, dict], List[dict]],
+    def __init__(self, student: Union[dict, ConfigDict],
+                 teacher: Union[dict, ConfigDict], distill: Union[Dict[str,
+                                                                       dict],
+                                                                  List[dict]],
                  teacher_forward_mode: str = 'tensor',
-                 teacher_early_stop: bool = True,
-                 check_finite: bool = True,
+                 teacher_early_stop: bool = True, check_finite: bool = True,
                  teacher_exec: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -140,9 +136,8 @@ class SingleTeacherDistiller(BaseDistiller):
         # `data_preprocessor` (mmengine's Runner passes one in, e.g. from
         # mmseg configs) was already merged into the student's config.
         del data_preprocessor
-        super().__init__(
-            data_preprocessor=student_model.data_preprocessor,
-            init_cfg=init_cfg)
+        super().__init__(data_preprocessor=student_model.data_preprocessor,
+                         init_cfg=init_cfg)
         self.student = student_model
         teacher_model = self.init_teacher(teacher)
         self.teacher_exec = TeacherExecution.from_cfg(teacher_exec)
@@ -167,8 +162,9 @@ class SingleTeacherDistiller(BaseDistiller):
             self.student, [e.student_path for e in self.distill_entries],
             role='student')
         teacher_paths = [e.teacher_path for e in self.distill_entries] + [
-            e.teacher_logits_path for e in self.distill_entries
-            if e.teacher_logits_path is not None]
+            e.teacher_logits_path
+            for e in self.distill_entries if e.teacher_logits_path is not None
+        ]
         relay_specs = collect_relay_specs(self.distill_entries)
         # the relay's pre-hooks first: a relayed tensor also goes through
         # the layout boundary's contiguity hook that prepare() adds
@@ -177,8 +173,8 @@ class SingleTeacherDistiller(BaseDistiller):
         self.teacher_exec.prepare(teacher_model, keep=teacher_paths,
                                   relayed=relay_specs)
         self.teacher_recorder = ModuleOutputRecorder(
-            teacher_model, teacher_paths,
-            role='teacher', stop_after_all=teacher_early_stop)
+            teacher_model, teacher_paths, role='teacher',
+            stop_after_all=teacher_early_stop)
 
     # ---------------------------------------------------------------- setup
     def _check_preprocessors(self) -> None:
@@ -187,9 +183,9 @@ class SingleTeacherDistiller(BaseDistiller):
         for attr in ('mean', 'std'):
             s_val = getattr(s_pre, attr, None)
             t_val = getattr(t_pre, attr, None)
-            if isinstance(s_val, Tensor) and isinstance(t_val, Tensor) and (
-                    s_val.shape != t_val.shape
-                    or not torch.allclose(s_val, t_val)):
+            if isinstance(s_val, Tensor) and isinstance(
+                    t_val, Tensor) and (s_val.shape != t_val.shape
+                                        or not torch.allclose(s_val, t_val)):
                 raise ValueError(
                     f'teacher and student normalise inputs differently '
                     f'({attr}: teacher {t_val.flatten().tolist()} vs student '
@@ -252,9 +248,9 @@ class SingleTeacherDistiller(BaseDistiller):
         losses.update(distill)
         # no host sync: read only when a logged loss is not finite
         self._level_losses = {
-            name: torch.stack([v.detach().reshape(()).float()
-                               for v in vals])
-            for name, vals in per_level.items()}
+            name: torch.stack([v.detach().reshape(()).float() for v in vals])
+            for name, vals in per_level.items()
+        }
         return losses
 
     def last_level_losses(self) -> Dict[str, Tensor]:
@@ -270,8 +266,8 @@ class SingleTeacherDistiller(BaseDistiller):
                                              data_samples)[0]
 
     def distill_losses_per_level(
-            self, student_out: Dict[str, list], teacher_out: Dict[str, list],
-            data_samples=None
+        self, student_out: Dict[str, list], teacher_out: Dict[str, list],
+        data_samples=None
     ) -> Tuple[Dict[str, Tensor], Dict[str, List[Tensor]]]:
         """:meth:`distill_losses` and ``{entry: [unweighted loss per
         level]}``."""
@@ -279,8 +275,8 @@ class SingleTeacherDistiller(BaseDistiller):
         # every loss in the student's dtype, autocast off: no statistic or
         # reduction in half precision under --amp
         with torch.autocast(device_type=param.device.type, enabled=False):
-            return self._distill_losses(student_out, teacher_out,
-                                        data_samples, param.dtype)
+            return self._distill_losses(student_out, teacher_out, data_samples,
+                                        param.dtype)
 
     def _distill_losses(self, student_out: Dict[str, list],
                         teacher_out: Dict[str, list], data_samples,
@@ -298,20 +294,19 @@ class SingleTeacherDistiller(BaseDistiller):
             entry.check_levels(len(s_levels))
             if entry.is_logit:
                 check_logit_levels(entry, s_levels, t_levels)
-            if entry.is_logit and labels is None:
+            if entry.needs_labels and labels is None:
                 labels = labels_from_data_samples(data_samples)
             t_logits = entry.pick_teacher_logits(teacher_out)
-            if joint_levels_loss(entry) is not None:
+            if entry.joint_levels:
                 level_losses = [
-                    entry.joint_levels_loss(s_levels, t_levels,
-                                            data_samples, t_logits)
+                    entry.joint_levels_loss(s_levels, t_levels, data_samples,
+                                            t_logits, labels)
                 ]
                 for key, val in entry.pop_log_vars(0).items():
                     out[f'distill.{entry.name}.{key}'] = val
             else:
                 level_losses = []
-                for i, (s_feat, t_feat) in enumerate(zip(s_levels,
-                                                         t_levels)):
+                for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels)):
                     level_losses.append(
                         entry.level_loss(s_feat, t_feat, i, data_samples,
                                          labels, t_logits))
@@ -330,8 +325,9 @@ class SingleTeacherDistiller(BaseDistiller):
         finite (one host sync: the pre-flight check calls it; in training
         :class:`~mmkd.engine.hooks.NonFiniteLossHook` checks the logged
         values instead)."""
-        flat = [v.detach().reshape(()) for vals in per_level.values()
-                for v in vals]
+        flat = [
+            v.detach().reshape(()) for vals in per_level.values() for v in vals
+        ]
         if not flat or bool(torch.isfinite(torch.stack(flat)).all()):
             return
         for name, vals in per_level.items():

@@ -34,14 +34,12 @@ class LinearClsHead(BaseModule):
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
+    def __init__(self, num_classes: int, in_channels: int,
                  loss: dict = dict(type='mmkd.CrossEntropyLoss'),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        for name, value in (('num_classes', num_classes),
-                            ('in_channels', in_channels)):
+        for name, value in (('num_classes', num_classes), ('in_channels',
+                                                           in_channels)):
             if isinstance(value, bool) or not isinstance(value, int) \
                     or value <= 0:
                 raise ValueError(f'LinearClsHead: {name} must be a positive '
@@ -77,8 +75,7 @@ class LinearClsHead(BaseModule):
         return dict(loss_cls=self.loss_module(logits, labels))
 
     def predict(
-        self,
-        feats: Feats,
+        self, feats: Feats,
         data_samples: Optional[Sequence[Optional[ClsDataSample]]] = None
     ) -> List[ClsDataSample]:
         """Fill (or create) one sample per image with ``pred_score`` (the
@@ -102,8 +99,7 @@ def gt_labels(data_samples: Sequence[ClsDataSample]) -> Tensor:
     if not data_samples:
         raise ValueError('training needs data_samples with gt_label; got '
                          f'{data_samples!r}')
-    missing = [i for i, ds in enumerate(data_samples)
-               if 'gt_label' not in ds]
+    missing = [i for i, ds in enumerate(data_samples) if 'gt_label' not in ds]
     if missing:
         raise ValueError(f'data samples {missing} have no gt_label; set it '
                          'with ClsDataSample.set_gt_label')

@@ -1,11 +1,22 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-"""The two call signatures every mmkd loss follows.
+"""The loss protocol: what a distiller may ask of an mmkd loss and how it
+calls one (the compute contract).
+
+Every distillation loss subclasses :class:`BaseDistillLoss` through one of
+its two families, whose call signatures are:
 
 * Feature losses (:class:`BaseFeatureLoss`)::
 
-      loss(student_feat, teacher_feat, data_samples=None) -> Tensor
+      loss(student_feat, teacher_feat, data_samples=None, *,
+           teacher_logits=None, labels=None) -> Tensor
 
-  on one feature map (B x C x H x W) or one batch of vectors (B x D).
+  on one feature map (B x C x H x W) or one batch of vectors (B x D), and,
+  for a ``joint_levels`` loss, on all the levels of a distill entry (one
+  tensor per level and side)::
+
+      loss.forward_levels(student_feats, teacher_feats, data_samples=None,
+                          *, teacher_logits=None, labels=None) -> Tensor
+
 * Logit losses (:class:`BaseLogitLoss`)::
 
       loss(student_logits, teacher_logits, labels) -> Tensor
@@ -15,6 +26,37 @@
 Both return the *weighted* scalar loss (``loss_weight`` is applied inside),
 take their hyperparameters from ``__init__`` and validate their inputs with a
 message that says what is wrong and how to fix it.
+
+**Capabilities are declared, never probed.** :class:`BaseDistillLoss` gives
+each one a default, as a class attribute or a method; a loss overrides what
+it does differently (a class attribute, or a property where it depends on
+the loss's options) and a distiller reads them as plain attributes:
+
+* ``joint_levels``: the loss takes all the levels of its entry in one call
+  of ``forward_levels`` (default False: one call per level).
+* ``needs_teacher_logits``: each call takes ``teacher_logits=``, the
+  teacher's B x C class scores besides the features (the distill entry
+  names the teacher module that outputs them). Default False.
+* ``needs_labels``: each call takes ``labels=``, the batch's B class
+  indices (the distiller extracts them once per batch from the data
+  samples' ``gt_label``). Default False; True for every logit loss.
+* :meth:`~BaseDistillLoss.pop_log_vars`: the scalars to log after a call
+  (default: none).
+* :meth:`~BaseDistillLoss.bind_models`: called once when the distiller is
+  built (default: does nothing).
+
+Feature losses also declare ``batch_separable``, ``accepts_maps``,
+``accepts_vectors`` and ``computes_many`` (see :class:`BaseFeatureLoss`).
+
+What a loss needs is passed **as arguments** of each call, never set on the
+loss beforehand. A feature loss's ``forward``/``forward_levels`` hand
+``teacher_logits`` and ``labels`` on to ``compute``/``compute_levels`` as
+keyword arguments only when the loss declares needing them
+(:meth:`~BaseDistillLoss.needed_inputs`), so a loss that needs neither
+implements the plain ``compute(student_feat, teacher_feat, data_samples)``.
+The distiller accepts only such losses: it refuses, when it is built, any
+loss that does not subclass :class:`BaseFeatureLoss` or
+:class:`BaseLogitLoss`.
 """
 from numbers import Number
 from typing import List, Optional, Sequence
@@ -30,40 +72,19 @@ def _check_weight(loss_weight) -> float:
     return float(loss_weight)
 
 
-class BaseFeatureLoss(nn.Module):
-    """Base class of feature distillation losses.
-
-    Subclasses implement :meth:`compute` (unweighted). Contract:
-
-    * ``student_feat`` and ``teacher_feat`` are tensors of the same shape
-      (B x C x H x W, or B x D where ``accepts_vectors``); channel or spatial
-      differences are the job of a connector, not of the loss.
-    * ``batch_separable``: ``True`` if the loss of a batch made of k equal
-      groups equals the mean of the k groups' losses (the loss is a mean over
-      samples). AvatarLoss uses it to evaluate all avatars in one call by
-      folding them into the batch; losses using batch statistics set it to
-      ``False``.
-    * ``joint_levels``: ``True`` if the loss takes all the levels of its
-      distill entry (e.g. the five FPN levels a shared head runs on) in one
-      call of :meth:`forward_levels` (subclasses implement
-      :meth:`compute_levels`), e.g. for one mean over the positions of every
-      level; the distiller then applies the entry's connector level by
-      level and makes that one call instead of summing one :meth:`forward`
-      per level. Such a loss serves all levels (no ``num_levels`` or
-      ``level_weights`` in its entry) and cannot be wrapped by a loss that
-      calls its base one level at a time (e.g. AvatarLoss); the distiller
-      checks both when it is built.
-    * :meth:`bind_models` is called once by the distiller when it is
-      built, for a loss that needs part of the student or teacher (e.g. the
-      student's anchor head).
+class BaseDistillLoss(nn.Module):
+    """Base class of every mmkd distillation loss: the capabilities a
+    distiller may ask for, with their defaults (see the module doc).
 
     Args:
         loss_weight (float): multiplies the loss. Defaults to 1.0.
     """
-    batch_separable = True
-    accepts_maps = True
-    accepts_vectors = False
-    joint_levels = False
+    #: takes all the levels of its distill entry in one call
+    joint_levels: bool = False
+    #: each call takes ``teacher_logits=`` (the teacher's B x C logits)
+    needs_teacher_logits: bool = False
+    #: each call takes ``labels=`` (the batch's B class indices)
+    needs_labels: bool = False
 
     def __init__(self, loss_weight: float = 1.0) -> None:
         super().__init__()
@@ -77,14 +98,79 @@ class BaseFeatureLoss(nn.Module):
         self._log_vars[name] = value.detach()
 
     def pop_log_vars(self) -> dict:
-        """Return and clear the scalars recorded by the last call."""
+        """Return and clear the scalars recorded by the last call (``{}``
+        when it recorded none)."""
         log_vars, self._log_vars = self._log_vars, {}
         return log_vars
 
+    def bind_models(self, student: nn.Module, teacher: nn.Module) -> None:
+        """Called once by the distiller when it is built, with the student
+        and the (frozen) teacher. A loss that needs part of them looks it up
+        here and raises a clear error if it is missing; it must not keep
+        it as a submodule (use ``object.__setattr__``), so that no model
+        weight enters the loss's ``state_dict``. Does nothing by default."""
+
+    def needed_inputs(self, teacher_logits: Optional[Tensor] = None,
+                      labels: Optional[Tensor] = None) -> dict:
+        """The keyword arguments a call hands on to the computation: the
+        inputs among ``teacher_logits`` and ``labels`` this loss declares it
+        needs (``needs_teacher_logits``, ``needs_labels``), the others
+        dropped. The loss itself says what is wrong with a needed one."""
+        needed = {}
+        if self.needs_teacher_logits:
+            needed['teacher_logits'] = teacher_logits
+        if self.needs_labels:
+            needed['labels'] = labels
+        return needed
+
+
+class BaseFeatureLoss(BaseDistillLoss):
+    """Base class of feature distillation losses.
+
+    Subclasses implement :meth:`compute` (unweighted). Contract:
+
+    * ``student_feat`` and ``teacher_feat`` are tensors of the same shape
+      (B x C x H x W, or B x D where ``accepts_vectors``); channel or spatial
+      differences are the job of a connector, not of the loss.
+      ``accepts_maps`` / ``accepts_vectors`` say which of the two it takes.
+    * ``batch_separable``: ``True`` if the loss of a batch made of k equal
+      groups equals the mean of the k groups' losses (the loss is a mean over
+      samples). AvatarLoss uses it to evaluate all avatars in one call by
+      folding them into the batch; losses using batch statistics set it to
+      ``False``.
+    * ``computes_many``: ``True`` if the loss implements
+      :meth:`compute_many` (one student against k teachers in one call,
+      e.g. to compute the student side once); AvatarLoss then gives it a
+      chunk of avatars that way.
+    * ``joint_levels``: ``True`` if the loss takes all the levels of its
+      distill entry (e.g. the five FPN levels a shared head runs on) in one
+      call of :meth:`forward_levels` (subclasses implement
+      :meth:`compute_levels`), e.g. for one mean over the positions of every
+      level; the distiller then applies the entry's connector level by
+      level and makes that one call instead of summing one :meth:`forward`
+      per level. Such a loss serves all levels (no ``num_levels`` or
+      ``level_weights`` in its entry) and cannot be wrapped by a loss that
+      calls its base one level at a time (e.g. AvatarLoss); the distiller
+      checks both when it is built.
+    * ``needs_teacher_logits`` / ``needs_labels``: :meth:`compute` and
+      :meth:`compute_levels` then take ``teacher_logits=`` / ``labels=`` as
+      keyword arguments (see the module doc).
+    * :meth:`bind_models` is called once by the distiller when it is
+      built, for a loss that needs part of the student or teacher (e.g. the
+      student's anchor head).
+
+    Args:
+        loss_weight (float): multiplies the loss. Defaults to 1.0.
+    """
+    batch_separable = True
+    accepts_maps = True
+    accepts_vectors = False
+    computes_many = False
+
     def check_inputs(self, student_feat: Tensor, teacher_feat: Tensor) -> None:
         name = type(self).__name__
-        for side, feat in (('student', student_feat),
-                           ('teacher', teacher_feat)):
+        for side, feat in (('student', student_feat), ('teacher',
+                                                       teacher_feat)):
             if not isinstance(feat, Tensor):
                 raise TypeError(
                     f'{name} takes one tensor per side, but the {side} '
@@ -93,8 +179,8 @@ class BaseFeatureLoss(nn.Module):
                     'splits it level by level; select one output with '
                     "'student_index'/'teacher_index' in the distill entry.")
         ndim = student_feat.dim()
-        allowed = ([4] if self.accepts_maps else []) + (
-            [2] if self.accepts_vectors else [])
+        allowed = ([4] if self.accepts_maps else
+                   []) + ([2] if self.accepts_vectors else [])
         if ndim not in allowed:
             raise ValueError(
                 f'{name} expects {" or ".join(f"{d}-D" for d in allowed)} '
@@ -112,35 +198,42 @@ class BaseFeatureLoss(nn.Module):
                 f'teacher feature {tuple(teacher_feat.shape)} differ; {hint} '
                 'to the distill entry.')
 
-    def forward(self,
-                student_feat: Tensor,
-                teacher_feat: Tensor,
-                data_samples: Optional[Sequence] = None) -> Tensor:
+    def forward(self, student_feat: Tensor, teacher_feat: Tensor,
+                data_samples: Optional[Sequence] = None, *,
+                teacher_logits: Optional[Tensor] = None,
+                labels: Optional[Tensor] = None) -> Tensor:
+        """The weighted loss of one level; ``teacher_logits`` and
+        ``labels`` reach :meth:`compute` when the loss needs them."""
         self.check_inputs(student_feat, teacher_feat)
         teacher_feat = teacher_feat.detach()  # the teacher is never trained
-        return self.loss_weight * self.compute(student_feat, teacher_feat,
-                                               data_samples)
+        return self.loss_weight * self.compute(
+            student_feat, teacher_feat, data_samples,
+            **self.needed_inputs(teacher_logits, labels))
 
-    def compute(self,
-                student_feat: Tensor,
-                teacher_feat: Tensor,
+    def compute(self, student_feat: Tensor, teacher_feat: Tensor,
                 data_samples: Optional[Sequence] = None) -> Tensor:
-        """The unweighted loss; inputs are already validated."""
+        """The unweighted loss; inputs are already validated. A loss with
+        ``needs_teacher_logits`` / ``needs_labels`` also takes
+        ``teacher_logits=`` / ``labels=``."""
         raise NotImplementedError
 
-    def bind_models(self, student: nn.Module, teacher: nn.Module) -> None:
-        """Called once by the distiller when it is built, with the student
-        and the (frozen) teacher. A loss that needs part of them looks it up
-        here and raises a clear error if it is missing; it must not keep
-        it as a submodule (use ``object.__setattr__``), so that no model
-        weight enters the loss's ``state_dict``. Does nothing by default."""
+    def compute_many(self, student_feat: Tensor, teacher_feats: Tensor,
+                     data_samples: Optional[Sequence] = None) -> Tensor:
+        """The unweighted mean of :meth:`compute` over k teacher features
+        (``teacher_feats``, k x B x ...) for one student, in one call; only
+        for a loss with ``computes_many``."""
+        raise NotImplementedError(
+            f'{type(self).__name__} has no compute_many (computes_many is '
+            'False); call it once per teacher feature')
 
-    def forward_levels(self,
-                       student_feats: Sequence[Tensor],
+    def forward_levels(self, student_feats: Sequence[Tensor],
                        teacher_feats: Sequence[Tensor],
-                       data_samples: Optional[Sequence] = None) -> Tensor:
+                       data_samples: Optional[Sequence] = None, *,
+                       teacher_logits: Optional[Tensor] = None,
+                       labels: Optional[Tensor] = None) -> Tensor:
         """The weighted loss of all the levels of one distill entry at once
-        (one tensor per level and side), for a loss with ``joint_levels``.
+        (one tensor per level and side), for a loss with ``joint_levels``;
+        ``teacher_logits`` and ``labels`` as for :meth:`forward`.
         """
         name = type(self).__name__
         if not self.joint_levels:
@@ -158,14 +251,15 @@ class BaseFeatureLoss(nn.Module):
             self.check_inputs(student_feat, teacher_feat)
         teacher_feats = [feat.detach() for feat in teacher_feats]
         return self.loss_weight * self.compute_levels(
-            list(student_feats), teacher_feats, data_samples)
+            list(student_feats), teacher_feats, data_samples,
+            **self.needed_inputs(teacher_logits, labels))
 
-    def compute_levels(self,
-                       student_feats: List[Tensor],
+    def compute_levels(self, student_feats: List[Tensor],
                        teacher_feats: List[Tensor],
                        data_samples: Optional[Sequence] = None) -> Tensor:
         """The unweighted loss of all levels (``joint_levels`` losses);
-        inputs are already validated level by level."""
+        inputs are already validated level by level. Takes
+        ``teacher_logits=`` / ``labels=`` as :meth:`compute` does."""
         raise NotImplementedError
 
 
@@ -178,12 +272,15 @@ def standardize_logits(logits: Tensor, eps: float = 1e-7) -> Tensor:
     return (logits - mean) / (std + eps)
 
 
-class BaseLogitLoss(nn.Module):
+class BaseLogitLoss(BaseDistillLoss):
     """Base class of logit distillation losses.
 
     Subclasses implement :meth:`compute` (unweighted) on validated logits;
     when ``logit_standardization`` is on, both logit sets are z-scored per
-    sample first (:func:`standardize_logits`).
+    sample first (:func:`standardize_logits`). The teacher's logits are the
+    entry's teacher output and the labels a positional argument: every
+    logit loss declares ``needs_labels`` (and not ``needs_teacher_logits``,
+    which is about logits besides the features).
 
     Args:
         loss_weight (float): multiplies the loss. Defaults to 1.0.
@@ -191,18 +288,18 @@ class BaseLogitLoss(nn.Module):
             2024) before the loss. Defaults to False.
     """
 
-    def __init__(self,
-                 loss_weight: float = 1.0,
+    needs_labels = True
+
+    def __init__(self, loss_weight: float = 1.0,
                  logit_standardization: bool = False) -> None:
-        super().__init__()
-        self.loss_weight = _check_weight(loss_weight)
+        super().__init__(loss_weight=loss_weight)
         self.logit_standardization = bool(logit_standardization)
 
     @staticmethod
     def check_inputs(student_logits: Tensor, teacher_logits: Tensor,
                      labels: Tensor) -> None:
-        for side, z in (('student', student_logits),
-                        ('teacher', teacher_logits)):
+        for side, z in (('student', student_logits), ('teacher',
+                                                      teacher_logits)):
             if not isinstance(z, Tensor):
                 raise TypeError(f'{side} logits must be a tensor, got '
                                 f'{type(z).__name__}')
@@ -240,8 +337,8 @@ class BaseLogitLoss(nn.Module):
         if self.logit_standardization:
             student_logits = standardize_logits(student_logits)
             teacher_logits = standardize_logits(teacher_logits)
-        return self.loss_weight * self.compute(student_logits,
-                                               teacher_logits, labels)
+        return self.loss_weight * self.compute(student_logits, teacher_logits,
+                                               labels)
 
     def compute(self, student_logits: Tensor, teacher_logits: Tensor,
                 labels: Tensor) -> Tensor:

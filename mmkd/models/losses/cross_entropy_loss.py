@@ -20,8 +20,7 @@ class CrossEntropyLoss(nn.Module):
         label_smoothing (float): in [0, 1). Defaults to 0.0.
     """
 
-    def __init__(self,
-                 loss_weight: float = 1.0,
+    def __init__(self, loss_weight: float = 1.0,
                  label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.loss_weight = _check_weight(loss_weight)

@@ -27,23 +27,21 @@ class CWDLoss(BaseFeatureLoss):
         tau (float): softmax temperature. Defaults to 1.0.
         loss_weight (float): multiplies the loss. Defaults to 1.0.
     """
+    # compute_many: one student softmax for k teachers (AvatarLoss' avatars)
+    computes_many = True
 
     def __init__(self, tau: float = 1.0, loss_weight: float = 1.0) -> None:
         super().__init__(loss_weight=loss_weight)
         self.tau = check_positive('CWDLoss', 'tau', tau)
 
-    def compute(self,
-                student_feat: Tensor,
-                teacher_feat: Tensor,
+    def compute(self, student_feat: Tensor, teacher_feat: Tensor,
                 data_samples: Optional[Sequence] = None) -> Tensor:
         b, c = student_feat.shape[:2]
-        kl = softmax_kl(teacher_feat.flatten(2), student_feat.flatten(2),
-                        self.tau)
+        kl = softmax_kl(
+            teacher_feat.flatten(2), student_feat.flatten(2), self.tau)
         return kl.sum() * self.tau**2 / (c * b)
 
-    def compute_many(self,
-                     student_feat: Tensor,
-                     teacher_feats: Tensor,
+    def compute_many(self, student_feat: Tensor, teacher_feats: Tensor,
                      data_samples: Optional[Sequence] = None) -> Tensor:
         """Mean of :meth:`compute` over k teacher features (k x B x C x H x
         W) for one student (AvatarLoss' avatars). With teachers that need

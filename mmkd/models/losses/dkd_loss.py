@@ -34,11 +34,8 @@ class DKDLoss(BaseLogitLoss):
             first (Sun et al., CVPR 2024). Defaults to False.
     """
 
-    def __init__(self,
-                 alpha: float = 1.0,
-                 beta: float = 8.0,
-                 temperature: float = 4.0,
-                 loss_weight: float = 1.0,
+    def __init__(self, alpha: float = 1.0, beta: float = 8.0,
+                 temperature: float = 4.0, loss_weight: float = 1.0,
                  logit_standardization: bool = False) -> None:
         super().__init__(loss_weight, logit_standardization)
         self.alpha = check_non_negative('DKDLoss', 'alpha', alpha)
@@ -55,5 +52,5 @@ class DKDLoss(BaseLogitLoss):
             binary_log_probs(student_logits, labels, t))
         gt = one_hot_mask(labels, student_logits.shape[1])
         nckd = softmax_kl(teacher_logits, student_logits, t, exclude=gt)
-        return t**2 * (self.alpha * batch_mean(tckd) +
-                       self.beta * batch_mean(nckd))
+        return t**2 * (
+            self.alpha * batch_mean(tckd) + self.beta * batch_mean(nckd))

@@ -25,8 +25,6 @@ class FeatureMSELoss(BaseFeatureLoss):
     """
     accepts_vectors = True
 
-    def compute(self,
-                student_feat: Tensor,
-                teacher_feat: Tensor,
+    def compute(self, student_feat: Tensor, teacher_feat: Tensor,
                 data_samples: Optional[Sequence] = None) -> Tensor:
         return F.mse_loss(student_feat, teacher_feat)

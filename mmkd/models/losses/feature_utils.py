@@ -30,8 +30,7 @@ def check_feature_channels(owner: str, channels: int, feat: Tensor) -> None:
             "with a connector (e.g. type='mmkd.ConvConnector')")
 
 
-def standardize_channels(feat: Tensor,
-                         per_sample: bool = False,
+def standardize_channels(feat: Tensor, per_sample: bool = False,
                          eps: float = 1e-6) -> Tensor:
     """Standardise each channel of a B x C x H x W feature to zero mean and
     unit variance, ``(x - mean) / (std + eps)`` (std with Bessel's

@@ -31,8 +31,7 @@ class GlobalContextBlock(nn.Module):
         hidden = channels // 2
         self.transform = nn.Sequential(
             nn.Conv2d(channels, hidden, kernel_size=1),
-            nn.LayerNorm([hidden, 1, 1]),
-            nn.ReLU(inplace=True),
+            nn.LayerNorm([hidden, 1, 1]), nn.ReLU(inplace=True),
             nn.Conv2d(hidden, channels, kernel_size=1))
         nn.init.kaiming_normal_(self.conv_mask.weight, mode='fan_in',
                                 nonlinearity='relu')
@@ -98,9 +97,8 @@ def box_scale_masks(data_samples: Sequence, feat_size: Sequence[int],
         value = 1.0 / area.clamp(min=1).float()
         cells = (in_row[:, :, None] & in_col[:, None, :]).flatten(1)
         owners = torch.cat(owners)[:, None].expand_as(cells)
-        fg.view(fg.shape[0], -1).scatter_reduce_(0, owners,
-                                                 cells * value[:, None],
-                                                 'amax')
+        fg.view(fg.shape[0],
+                -1).scatter_reduce_(0, owners, cells * value[:, None], 'amax')
     bg = (fg == 0).float()
     bg = bg / bg.sum(dim=(1, 2), keepdim=True).clamp(min=1)
     return fg, bg
@@ -168,13 +166,9 @@ class FGDLoss(BaseFeatureLoss):
         loss_weight (float): multiplies the loss. Defaults to 1.0.
     """
 
-    def __init__(self,
-                 channels: Optional[int] = None,
-                 temp: float = 0.5,
-                 alpha_fgd: float = 1e-3,
-                 beta_fgd: float = 5e-4,
-                 gamma_fgd: float = 5e-4,
-                 lambda_fgd: float = 5e-6,
+    def __init__(self, channels: Optional[int] = None, temp: float = 0.5,
+                 alpha_fgd: float = 1e-3, beta_fgd: float = 5e-4,
+                 gamma_fgd: float = 5e-4, lambda_fgd: float = 5e-6,
                  separate_global_blocks: bool = False,
                  loss_weight: float = 1.0) -> None:
         super().__init__(loss_weight=loss_weight)
@@ -192,9 +186,7 @@ class FGDLoss(BaseFeatureLoss):
             GlobalContextBlock(channels)
             for _ in range(2 if separate_global_blocks else 1))
 
-    def compute(self,
-                student_feat: Tensor,
-                teacher_feat: Tensor,
+    def compute(self, student_feat: Tensor, teacher_feat: Tensor,
                 data_samples: Optional[Sequence] = None) -> Tensor:
         check_feature_channels('FGDLoss', self.channels, student_feat)
         b = student_feat.shape[0]

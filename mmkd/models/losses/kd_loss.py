@@ -25,13 +25,10 @@ class KDLoss(BaseLogitLoss):
             first (Sun et al., CVPR 2024). Defaults to False.
     """
 
-    def __init__(self,
-                 temperature: float = 4.0,
-                 loss_weight: float = 1.0,
+    def __init__(self, temperature: float = 4.0, loss_weight: float = 1.0,
                  logit_standardization: bool = False) -> None:
         super().__init__(loss_weight, logit_standardization)
-        self.temperature = check_positive('KDLoss', 'temperature',
-                                          temperature)
+        self.temperature = check_positive('KDLoss', 'temperature', temperature)
 
     def compute(self, student_logits: Tensor, teacher_logits: Tensor,
                 labels: Tensor) -> Tensor:

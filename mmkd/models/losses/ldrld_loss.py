@@ -67,11 +67,8 @@ class LDRLDLoss(BaseLogitLoss):
             first (Sun et al., CVPR 2024). Defaults to False.
     """
 
-    def __init__(self,
-                 alpha: float = 1.0,
-                 beta: float = 1.0,
-                 temperature: float = 4.0,
-                 topk: int = 7,
+    def __init__(self, alpha: float = 1.0, beta: float = 1.0,
+                 temperature: float = 4.0, topk: int = 7,
                  loss_weight: float = 1.0,
                  logit_standardization: bool = False) -> None:
         super().__init__(loss_weight, logit_standardization)
@@ -103,8 +100,10 @@ class LDRLDLoss(BaseLogitLoss):
         diff_s = zs_top[:, first] - zs_top[:, second]
         diff_t = zt_top[:, first] - zt_top[:, second]
         pair_kl = kl_from_log_probs(
-            torch.stack([F.logsigmoid(diff_t), F.logsigmoid(-diff_t)], -1),
-            torch.stack([F.logsigmoid(diff_s), F.logsigmoid(-diff_s)], -1))
+            torch.stack([F.logsigmoid(diff_t),
+                         F.logsigmoid(-diff_t)], -1),
+            torch.stack([F.logsigmoid(diff_s),
+                         F.logsigmoid(-diff_s)], -1))
         llki = softmax_kl(zt_top, zs_top, 1.0)
         dense = batch_mean(pair_kl @ omega.to(pair_kl.dtype) + llki)
         dense = dense / (math.comb(d, 2) + 1)
@@ -113,8 +112,7 @@ class LDRLDLoss(BaseLogitLoss):
             in_top = torch.zeros_like(student_logits, dtype=torch.bool)
             in_top.scatter_(1, top, True)
             rntk = batch_mean(
-                softmax_kl(teacher_logits, student_logits, t,
-                           exclude=in_top))
+                softmax_kl(teacher_logits, student_logits, t, exclude=in_top))
         else:
             rntk = student_logits.new_zeros(())
         return t**2 * (self.alpha * dense + self.beta * rntk)

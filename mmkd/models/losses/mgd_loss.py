@@ -50,11 +50,8 @@ class MGDLoss(BaseFeatureLoss):
         loss_weight (float): multiplies the loss. Defaults to 1.0.
     """
 
-    def __init__(self,
-                 channels: Optional[int] = None,
-                 alpha_mgd: float = 2e-5,
-                 lambda_mgd: float = 0.65,
-                 loss_weight: float = 1.0) -> None:
+    def __init__(self, channels: Optional[int] = None, alpha_mgd: float = 2e-5,
+                 lambda_mgd: float = 0.65, loss_weight: float = 1.0) -> None:
         super().__init__(loss_weight=loss_weight)
         self.channels = check_channels('MGDLoss', channels)
         self.alpha_mgd = check_non_negative('MGDLoss', 'alpha_mgd', alpha_mgd)
@@ -75,12 +72,10 @@ class MGDLoss(BaseFeatureLoss):
         rand = torch.rand(b, 1, h, w, device=feat.device)
         return (rand >= self.lambda_mgd).to(feat.dtype)
 
-    def compute(self,
-                student_feat: Tensor,
-                teacher_feat: Tensor,
+    def compute(self, student_feat: Tensor, teacher_feat: Tensor,
                 data_samples: Optional[Sequence] = None) -> Tensor:
         check_feature_channels('MGDLoss', self.channels, student_feat)
-        generated = self.generation(student_feat * self.random_mask(
-            student_feat))
+        generated = self.generation(student_feat *
+                                    self.random_mask(student_feat))
         sq_err = (generated - teacher_feat).pow(2).sum()
         return self.alpha_mgd * sq_err / student_feat.shape[0]

@@ -36,9 +36,7 @@ class PKDLoss(BaseFeatureLoss):
         eps (float): added to the standard deviation. Defaults to 1e-6.
     """
 
-    def __init__(self,
-                 loss_weight: float = 1.0,
-                 stats: str = 'batch',
+    def __init__(self, loss_weight: float = 1.0, stats: str = 'batch',
                  eps: float = 1e-6) -> None:
         super().__init__(loss_weight=loss_weight)
         if stats not in ('batch', 'sample'):
@@ -48,9 +46,7 @@ class PKDLoss(BaseFeatureLoss):
         self.eps = check_positive('PKDLoss', 'eps', eps)
         self.batch_separable = stats == 'sample'
 
-    def compute(self,
-                student_feat: Tensor,
-                teacher_feat: Tensor,
+    def compute(self, student_feat: Tensor, teacher_feat: Tensor,
                 data_samples: Optional[Sequence] = None) -> Tensor:
         per_sample = self.stats == 'sample'
         norm_s = standardize_channels(student_feat, per_sample, self.eps)

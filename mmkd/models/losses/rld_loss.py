@@ -43,11 +43,8 @@ class RLDLoss(BaseLogitLoss):
             first (Sun et al., CVPR 2024). Defaults to False.
     """
 
-    def __init__(self,
-                 alpha: float = 1.0,
-                 beta: float = 8.0,
-                 temperature: float = 4.0,
-                 scd_temperature: float = 1.0,
+    def __init__(self, alpha: float = 1.0, beta: float = 8.0,
+                 temperature: float = 4.0, scd_temperature: float = 1.0,
                  loss_weight: float = 1.0,
                  logit_standardization: bool = False) -> None:
         super().__init__(loss_weight, logit_standardization)

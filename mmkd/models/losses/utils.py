@@ -56,8 +56,7 @@ def masked_log_softmax(logits: Tensor,
     return logits.log_softmax(dim=-1)
 
 
-def kl_from_log_probs(log_p_teacher: Tensor,
-                      log_p_student: Tensor,
+def kl_from_log_probs(log_p_teacher: Tensor, log_p_student: Tensor,
                       exclude: Optional[Tensor] = None) -> Tensor:
     """``KL(p_t || p_s)`` summed over the last dim, from log-probabilities.
 
@@ -76,10 +75,8 @@ def kl_from_log_probs(log_p_teacher: Tensor,
     return terms.sum(dim=-1)
 
 
-def softmax_kl(teacher_logits: Tensor,
-               student_logits: Tensor,
-               temperature: float,
-               exclude: Optional[Tensor] = None) -> Tensor:
+def softmax_kl(teacher_logits: Tensor, student_logits: Tensor,
+               temperature: float, exclude: Optional[Tensor] = None) -> Tensor:
     """Per-row ``KL(softmax(zt/T) || softmax(zs/T))`` over the last dim,
     optionally over the entries where ``exclude`` is False only (both
     softmaxes renormalised over them). Not multiplied by ``T^2``."""

@@ -25,9 +25,7 @@ class MLPGenerator(BaseModule):
         init_cfg (dict, optional): see :class:`BaseModule`.
     """
 
-    def __init__(self,
-                 noise_dim: int = 50,
-                 hidden: int = 500,
+    def __init__(self, noise_dim: int = 50, hidden: int = 500,
                  out_features: Optional[int] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)

@@ -42,14 +42,12 @@ class MLPRegressor(BaseModel):
         init_cfg (dict, optional): see :class:`BaseModule`.
     """
 
-    def __init__(self,
-                 in_features: int,
-                 hidden: int = 500,
+    def __init__(self, in_features: int, hidden: int = 500,
                  out_features: int = 1,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         self.in_features = check_positive_int('in_features', in_features)
         self.hidden = check_positive_int('hidden', hidden)
         self.out_features = check_positive_int('out_features', out_features)
@@ -67,8 +65,7 @@ class MLPRegressor(BaseModel):
         out = self.fc_out(self.act(self.fc_in(inputs)))
         return out.squeeze(-1) if self.out_features == 1 else out
 
-    def forward(self,
-                inputs: torch.Tensor,
+    def forward(self, inputs: torch.Tensor,
                 data_samples: Optional[torch.Tensor] = None,
                 mode: str = 'tensor') -> Union[torch.Tensor, dict, List]:
         pred = self._predict(inputs)
@@ -82,8 +79,7 @@ class MLPRegressor(BaseModel):
         if mode == 'predict':
             out = dict(pred=pred.detach())
             if data_samples is not None:
-                out['gt'] = data_samples.detach().to(pred).reshape(
-                    pred.shape)
+                out['gt'] = data_samples.detach().to(pred).reshape(pred.shape)
             return [out]
         raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got "
                          f'{mode!r}')

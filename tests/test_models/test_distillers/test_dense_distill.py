@@ -6,9 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
-
-from dense_utils import (load, seg_size, shrink_det_cfg, shrink_seg_cfg,
-                         train)
+from dense_utils import load, seg_size, shrink_det_cfg, shrink_seg_cfg, train
 
 RETINA_T = 'configs/toy/retinanet_r18-w64_shapes-coco.py'
 RETINA_S = 'configs/toy/retinanet_r18-w32_shapes-coco.py'
@@ -30,8 +28,9 @@ def _teacher_ckpt(tmp_path_factory, config, data_root, seg=False):
     carries mmengine's pickled message hub, as model-zoo-style files do."""
     work_dir = str(tmp_path_factory.mktemp('teacher'))
     if seg:
-        cfg = seg_size(shrink_seg_cfg(load(config), data_root, work_dir,
-                                      max_iters=1), (64, 128))
+        cfg = seg_size(
+            shrink_seg_cfg(load(config), data_root, work_dir, max_iters=1),
+            (64, 128))
         train(cfg)
         return osp.join(work_dir, 'iter_1.pth')
     cfg = shrink_det_cfg(load(config), data_root, work_dir)
@@ -80,26 +79,25 @@ def test_retinanet_pair_trains_and_evaluates(loss, retina_teacher,
     # floors from a measured run (seed 0, deterministic) where one epoch on
     # 8 images gets above chance: MGD 0.014, PKD 0.006 (the others 0.000-
     # 0.002, no floor)
-    assert metrics['coco/bbox_mAP'] >= dict(mgd=0.005, pkd=0.002).get(
-        loss, 0.0)
+    assert metrics['coco/bbox_mAP'] >= dict(mgd=0.005,
+                                            pkd=0.002).get(loss, 0.0)
     # the teacher is never in what was saved, the student keys are plain
     ckpt = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)
-    assert not any(k.startswith(('teacher', 'student.'))
-                   for k in ckpt['state_dict'])
+    assert not any(
+        k.startswith(('teacher', 'student.')) for k in ckpt['state_dict'])
     assert ckpt['distill_state_dict']
 
 
-def test_faster_rcnn_pair_trains_and_evaluates(frcnn_teacher,
-                                               coco_shapes_root, tmp_path):
-    cfg = det_distill_cfg(FRCNN_PKD, frcnn_teacher, coco_shapes_root,
-                          tmp_path)
+def test_faster_rcnn_pair_trains_and_evaluates(frcnn_teacher, coco_shapes_root,
+                                               tmp_path):
+    cfg = det_distill_cfg(FRCNN_PKD, frcnn_teacher, coco_shapes_root, tmp_path)
     runner = train(cfg)
     assert_distilled(runner)
     assert 'coco/bbox_mAP' in runner.val_loop.run()
 
 
-def test_pspnet_pair_trains_and_evaluates(psp_teacher,
-                                          cityscapes_shapes_root, tmp_path):
+def test_pspnet_pair_trains_and_evaluates(psp_teacher, cityscapes_shapes_root,
+                                          tmp_path):
     cfg = load(PSP_CWD)
     cfg.model.teacher.checkpoint = psp_teacher
     cfg = shrink_seg_cfg(cfg, cityscapes_shapes_root, str(tmp_path))
@@ -138,8 +136,9 @@ def test_akd_pspnet_trains_and_evaluates(psp_teacher, cityscapes_shapes_root,
     assert isinstance(runner.val_loop.run()['mIoU'], float)  # 0.0 measured
 
 
-def test_teacher_stops_after_deepest_recorded_module(
-        retina_teacher, coco_shapes_root, tmp_path):
+def test_teacher_stops_after_deepest_recorded_module(retina_teacher,
+                                                     coco_shapes_root,
+                                                     tmp_path):
     """Only the neck is distilled: the teacher's head never runs."""
     from mmkd.apis import build_runner, prepare_train_cfg
     cfg = det_distill_cfg(RETINA_DISTILL['pkd'], retina_teacher,
@@ -178,16 +177,16 @@ def test_checkpoint_loads_into_plain_mmdet(retina_teacher, coco_shapes_root,
                           coco_shapes_root, tmp_path)
     runner = train(cfg)
     ckpt_path = str(tmp_path / 'epoch_1.pth')
-    student_cfg = shrink_det_cfg(load(RETINA_S), coco_shapes_root,
-                                 str(tmp_path / 'plain'))
+    student_cfg = shrink_det_cfg(
+        load(RETINA_S), coco_shapes_root, str(tmp_path / 'plain'))
     plain = init_detector(student_cfg, ckpt_path, device='cpu')
     # exactly the plain student's keys
     from mmkd.engine import safe_torch_load
     keys = set(safe_torch_load(ckpt_path)['state_dict'])
     assert keys == set(plain.state_dict())
-    img = osp.join(coco_shapes_root, 'val',
-                   sorted(__import__('os').listdir(
-                       osp.join(coco_shapes_root, 'val')))[0])
+    img = osp.join(
+        coco_shapes_root, 'val',
+        sorted(__import__('os').listdir(osp.join(coco_shapes_root, 'val')))[0])
     student = runner.model.student
     student.cfg = plain.cfg
     student.eval()
@@ -197,8 +196,8 @@ def test_checkpoint_loads_into_plain_mmdet(retina_teacher, coco_shapes_root,
     torch.testing.assert_close(ours.scores, theirs.scores)
 
 
-def test_checkpoint_loads_into_plain_mmseg(psp_teacher,
-                                           cityscapes_shapes_root, tmp_path):
+def test_checkpoint_loads_into_plain_mmseg(psp_teacher, cityscapes_shapes_root,
+                                           tmp_path):
     from mmseg.apis import inference_model, init_model
     cfg = load(PSP_CWD)
     cfg.model.teacher.checkpoint = psp_teacher
@@ -206,13 +205,14 @@ def test_checkpoint_loads_into_plain_mmseg(psp_teacher,
     cfg.model.student.data_preprocessor.size = (64, 128)
     runner = train(cfg)
     student_cfg = seg_size(
-        shrink_seg_cfg(load(PSP_S), cityscapes_shapes_root,
-                       str(tmp_path / 'plain')), (64, 128))
-    plain = init_model(student_cfg, str(tmp_path / 'iter_2.pth'),
-                       device='cpu')
+        shrink_seg_cfg(
+            load(PSP_S), cityscapes_shapes_root, str(tmp_path / 'plain')),
+        (64, 128))
+    plain = init_model(student_cfg, str(tmp_path / 'iter_2.pth'), device='cpu')
     import glob
-    img = sorted(glob.glob(osp.join(cityscapes_shapes_root,
-                                    'leftImg8bit/val/*/*.png')))[0]
+    img = sorted(
+        glob.glob(osp.join(cityscapes_shapes_root,
+                           'leftImg8bit/val/*/*.png')))[0]
     student = runner.model.student
     student.cfg = plain.cfg
     student.eval()
@@ -264,8 +264,8 @@ def test_distiller_trains_under_mmengine_ddp_wrapper(retina_teacher,
         ddp = MMDistributedDataParallel(module=model, device_ids=None)
         ddp_names = {n for n, _ in ddp.module.named_parameters()}
         assert not any(n.startswith('teacher') for n in ddp_names)
-        optim = build_optim_wrapper(
-            ddp, dict(optimizer=dict(type='SGD', lr=0.01)))
+        optim = build_optim_wrapper(ddp,
+                                    dict(optimizer=dict(type='SGD', lr=0.01)))
         batch = next(iter(runner.train_dataloader))
         teacher_before = [p.clone() for p in model.teacher.parameters()]
         conn = model.distill_entries[0].connectors[0].conv.weight

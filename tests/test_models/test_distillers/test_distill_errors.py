@@ -2,9 +2,9 @@
 """Bad distillation configs fail before the first iteration, clearly."""
 import pytest
 import torch
+from dense_utils import load, shrink_det_cfg
 from mmengine.hooks import Hook
 
-from dense_utils import load, shrink_det_cfg
 from mmkd.apis import build_runner, prepare_train_cfg
 
 PKD_TOY = 'configs/pkd/pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'
@@ -45,8 +45,7 @@ def test_shape_mismatch_without_connector_names_the_fix(
 
 
 def test_missing_teacher_checkpoint(coco_shapes_root, tmp_path):
-    cfg = distill_cfg(str(tmp_path / 'nope.pth'), coco_shapes_root,
-                      tmp_path)
+    cfg = distill_cfg(str(tmp_path / 'nope.pth'), coco_shapes_root, tmp_path)
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         build(cfg, tmp_path)
 
@@ -88,8 +87,8 @@ def test_tuple_output_the_loss_cannot_handle(teacher_ckpt, coco_shapes_root,
 
 def test_nan_loss_in_the_preflight_check_names_entry_and_level(
         teacher_ckpt, coco_shapes_root, tmp_path):
-    runner = build(distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path),
-                   tmp_path)
+    runner = build(
+        distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path), tmp_path)
     model = runner.model
     data = model.data_preprocessor(next(iter(runner.train_dataloader)), True)
     with torch.no_grad():  # corrupt the student's third FPN output conv
@@ -101,8 +100,8 @@ def test_nan_loss_in_the_preflight_check_names_entry_and_level(
     losses = model.loss(data['inputs'], data['data_samples'])
     assert not torch.isfinite(losses['distill.neck.loss'])
     levels = model.last_level_losses()['neck']
-    assert [bool(torch.isfinite(v)) for v in levels] == [True, True, False,
-                                                         True, True]
+    assert [bool(torch.isfinite(v))
+            for v in levels] == [True, True, False, True, True]
 
 
 class CorruptBeforeIteration(Hook):
@@ -134,8 +133,8 @@ def test_nan_loss_in_training_stops_before_anything_is_saved(
     assert 'learning rate' in message
     # epoch 1's checkpoint is there; nothing was written after the bad step
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['epoch_1.pth']
-    assert (tmp_path / 'last_checkpoint').read_text().strip().endswith(
-        'epoch_1.pth')
+    assert (tmp_path /
+            'last_checkpoint').read_text().strip().endswith('epoch_1.pth')
 
 
 def test_check_finite_false_trains_on(teacher_ckpt, coco_shapes_root,
@@ -149,8 +148,7 @@ def test_check_finite_false_trains_on(teacher_ckpt, coco_shapes_root,
 
 
 def test_training_tool_needs_existing_data_root(teacher_ckpt, tmp_path):
-    cfg = distill_cfg(teacher_ckpt, str(tmp_path / 'no_data') + '/',
-                      tmp_path)
+    cfg = distill_cfg(teacher_ckpt, str(tmp_path / 'no_data') + '/', tmp_path)
     with pytest.raises(FileNotFoundError, match='data_root'):
         prepare_train_cfg(cfg, work_dir=str(tmp_path))
 
@@ -183,9 +181,9 @@ def test_annotation_file_without_images_is_named(teacher_ckpt,
     empty.write_text(json.dumps(dict(ann, images=[])))
     cfg = distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path)
     cfg.train_dataloader.dataset.ann_file = str(empty)
-    with pytest.raises(ValueError,
-                       match=rf'train_dataloader: annotation file '
-                       rf'{empty} holds 0 images and {n_ann} annotations'):
+    with pytest.raises(
+            ValueError, match=rf'train_dataloader: annotation file '
+            rf'{empty} holds 0 images and {n_ann} annotations'):
         prepare_train_cfg(cfg, work_dir=str(tmp_path))
 
 
@@ -201,8 +199,7 @@ def test_teacher_checkpoint_of_another_model_names_shapes_and_fix(
     torch.save({'state_dict': other.state_dict()}, path)
     cfg = distill_cfg(str(path), coco_shapes_root, tmp_path)
     with pytest.raises(
-            ValueError,
-            match=r'(?s)was not trained with this teacher config.*'
+            ValueError, match=r'(?s)was not trained with this teacher config.*'
             r'backbone\.conv1\.weight: checkpoint \(32, 3, 7, 7\), teacher '
             r'model \(64, 3, 7, 7\).*another model.*Fix: set the teacher '
             r'`config` to the config the checkpoint was trained with'):
@@ -214,8 +211,7 @@ def test_teacher_config_with_other_class_count_names_num_classes(
     cfg = distill_cfg(teacher_ckpt, coco_shapes_root, tmp_path)
     cfg.model.teacher.cfg_options = {'model.bbox_head.num_classes': 80}
     with pytest.raises(
-            ValueError,
-            match=r'(?s)bbox_head\.retina_cls\.weight: checkpoint '
+            ValueError, match=r'(?s)bbox_head\.retina_cls\.weight: checkpoint '
             r'\(36, 128, 3, 3\), teacher model \(720, 128, 3, 3\).*'
             r'bbox_head \(num_classes=80 in the config, 4 in the '
             r"checkpoint\).*cfg_options=\{'model\.bbox_head\.num_classes': "

@@ -8,9 +8,10 @@ from mmkd.models.distillers.single_teacher_distiller import entry_cfgs
 
 
 def test_dict_entries_take_their_key_as_name():
-    cfgs = entry_cfgs(dict(neck=dict(student='neck', teacher='neck',
-                                     loss=dict(type='mmkd.PKDLoss')),
-                           head=None))
+    cfgs = entry_cfgs(
+        dict(
+            neck=dict(student='neck', teacher='neck',
+                      loss=dict(type='mmkd.PKDLoss')), head=None))
     assert [c['name'] for c in cfgs] == ['neck']  # None drops an entry
     assert entry_cfgs([dict(student='a', teacher='a', loss={})])[0] == \
         dict(student='a', teacher='a', loss={})
@@ -35,12 +36,11 @@ def test_a_config_overrides_one_entry_of_its_base(tmp_path):
         "              teacher='bbox_head.retina_cls',\n"
         "              loss=dict(type='mmkd.FeatureMSELoss'))))\n")
     child = tmp_path / 'child.py'
-    child.write_text(
-        "_base_ = ['./base.py']\n"
-        "model = dict(distill=dict(\n"
-        "    neck=dict(loss=dict(type='mmkd.CWDLoss', tau=1.0,\n"
-        "                        _delete_=True)),\n"
-        "    head=None))\n")
+    child.write_text("_base_ = ['./base.py']\n"
+                     "model = dict(distill=dict(\n"
+                     "    neck=dict(loss=dict(type='mmkd.CWDLoss', tau=1.0,\n"
+                     "                        _delete_=True)),\n"
+                     "    head=None))\n")
     cfgs = entry_cfgs(Config.fromfile(str(child)).model.distill)
     assert [c['name'] for c in cfgs] == ['neck']
     assert cfgs[0]['student'] == 'neck'  # kept from the base

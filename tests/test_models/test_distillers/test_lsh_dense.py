@@ -10,8 +10,8 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn.functional as F
-
 from dense_utils import load, shrink_det_cfg, train
+
 from mmkd.apis import build_runner, prepare_train_cfg
 from mmkd.engine.hooks import LSHMedianBiasHook
 
@@ -55,8 +55,10 @@ def check_trained(runner, teacher_param):
     model = runner.model
     entry = model.distill_entries[0]
     hub = runner.message_hub
-    logged = {k: hub.get_scalar(k).current() for k in hub.log_scalars
-              if k.startswith(f'train/distill.{entry.name}')}
+    logged = {
+        k: hub.get_scalar(k).current()
+        for k in hub.log_scalars if k.startswith(f'train/distill.{entry.name}')
+    }
     loss = logged[f'train/distill.{entry.name}.loss']
     assert torch.isfinite(torch.tensor(loss)) and loss > 0
     # LSHL2: both parts were logged (per level for the RetinaNet head)
@@ -73,10 +75,10 @@ def check_trained(runner, teacher_param):
     assert isinstance(metrics['coco/bbox_mAP'], float)  # 0.000-0.001
 
 
-def test_retinanet_lsh_trains_and_evaluates(retina_teacher,
-                                            coco_shapes_root, tmp_path):
-    runner = train(lsh_cfg(RETINA_LSH, retina_teacher, coco_shapes_root,
-                           tmp_path))
+def test_retinanet_lsh_trains_and_evaluates(retina_teacher, coco_shapes_root,
+                                            tmp_path):
+    runner = train(
+        lsh_cfg(RETINA_LSH, retina_teacher, coco_shapes_root, tmp_path))
     check_trained(runner, 'bbox_head.retina_cls.weight')
 
 
@@ -198,10 +200,10 @@ def test_retinanet_lsh_median_and_loss_by_hand(retina_teacher,
     torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-6)
 
 
-def test_faster_rcnn_lsh_trains_and_evaluates(frcnn_teacher,
-                                              coco_shapes_root, tmp_path):
-    runner = train(lsh_cfg(FRCNN_LSH, frcnn_teacher, coco_shapes_root,
-                           tmp_path))
+def test_faster_rcnn_lsh_trains_and_evaluates(frcnn_teacher, coco_shapes_root,
+                                              tmp_path):
+    runner = train(
+        lsh_cfg(FRCNN_LSH, frcnn_teacher, coco_shapes_root, tmp_path))
     check_trained(runner, 'roi_head.bbox_head.fc_cls.weight')
 
 
@@ -243,14 +245,15 @@ def box_feature(model, inputs, rois):
     head = model.roi_head
     with torch.no_grad():
         x = model.extract_feat(inputs)
-        feats = head.bbox_roi_extractor(
-            x[:head.bbox_roi_extractor.num_inputs], rois)
+        feats = head.bbox_roi_extractor(x[:head.bbox_roi_extractor.num_inputs],
+                                        rois)
         hidden = torch.relu(head.bbox_head.shared_fcs[0](feats.flatten(1)))
         return head.bbox_head.shared_fcs[1](hidden)
 
 
-def test_teacher_box_head_runs_on_student_sampled_rois(
-        frcnn_teacher, coco_shapes_root, tmp_path):
+def test_teacher_box_head_runs_on_student_sampled_rois(frcnn_teacher,
+                                                       coco_shapes_root,
+                                                       tmp_path):
     cfg = lsh_cfg(FRCNN_LSH, frcnn_teacher, coco_shapes_root, tmp_path)
     runner = build_runner(prepare_train_cfg(cfg, work_dir=str(tmp_path)))
     model = runner.model
@@ -291,8 +294,8 @@ def test_teacher_box_head_runs_on_student_sampled_rois(
     # config's act_cfg, the post-ReLU features the authors mimic
     entry = model.distill_entries[0]
     with torch.no_grad():
-        want = entry.level_loss(torch.relu(s_expected),
-                                torch.relu(expected), 0)
+        want = entry.level_loss(
+            torch.relu(s_expected), torch.relu(expected), 0)
     torch.testing.assert_close(losses[f'distill.{entry.name}.loss'], want)
     # nothing of this batch is kept for the next one
     assert not any(model.input_relay.recorded.values())

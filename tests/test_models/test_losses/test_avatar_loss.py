@@ -40,8 +40,7 @@ class NotALoss(nn.Module):
 
 def build(**kwargs):
     cfg = dict(type='mmkd.AvatarLoss',
-               base=dict(type='mmkd.AvatarTestWeightedMSE'),
-               seed=0)
+               base=dict(type='mmkd.AvatarTestWeightedMSE'), seed=0)
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -90,14 +89,11 @@ def test_channel_sigma_matches_dropout_variance():
     assert sigma.shape == (1, 6, 1, 1)
     expected = p / (1 - p) * ft.pow(2).mean(dim=(0, 2, 3))
     # relative std of each estimate ~ 0.04 (32 x 4 x 256 draws); 15 % tol
-    torch.testing.assert_close(sigma.view(6)**2 - 1e-6,
-                               expected,
-                               rtol=0.15,
-                               atol=0)
+    torch.testing.assert_close(
+        sigma.view(6)**2 - 1e-6, expected, rtol=0.15, atol=0)
     # and equal to a loop-based computation on the same avatars
-    torch.testing.assert_close(sigma,
-                               channel_sigma_loop(twin.make_avatars(ft), ft,
-                                                  1e-6))
+    torch.testing.assert_close(
+        sigma, channel_sigma_loop(twin.make_avatars(ft), ft, 1e-6))
 
 
 def test_spatial_sigma_matches_dropout_variance():
@@ -108,10 +104,8 @@ def test_spatial_sigma_matches_dropout_variance():
     sigma = loss.estimate_sigma(ft)
     assert sigma.shape == (1, 1, 3, 3)
     expected = p / (1 - p) * ft.pow(2).mean(dim=(0, 1))
-    torch.testing.assert_close(sigma.view(3, 3)**2 - 1e-6,
-                               expected,
-                               rtol=0.15,
-                               atol=0)
+    torch.testing.assert_close(
+        sigma.view(3, 3)**2 - 1e-6, expected, rtol=0.15, atol=0)
     avatars = twin.make_avatars(ft)
     direct = ((avatars - ft)**2).mean(dim=(0, 1, 2)).add(1e-6).sqrt()
     torch.testing.assert_close(sigma.view(3, 3), direct)
@@ -130,8 +124,8 @@ def test_gaussian_avatars():
     torch.testing.assert_close(sigma.view(3), 0.5 * rms, rtol=0.03, atol=0)
     torch.testing.assert_close(sigma, channel_sigma_loop(avatars, ft, 1e-6))
     # noise_std=None matches dropout's expected variance p / (1 - p)
-    assert build(perturbation='gaussian', drop_prob=0.2).noise_std == \
-        pytest.approx(0.5)
+    assert build(perturbation='gaussian',
+                 drop_prob=0.2).sampler.noise_std == pytest.approx(0.5)
     with pytest.raises(ValueError, match="'channel' or 'spatial'"):
         build(uncertainty='none').estimate_sigma(ft)
 
@@ -145,9 +139,7 @@ def test_one_clean_avatar_without_uncertainty_is_the_base_loss():
         # with p = 0 every avatar is the teacher: no uncertainty anywhere,
         # so 'channel' and 'spatial' leave both sides unscaled too
         for mode in ('none', 'channel', 'spatial'):
-            loss = build(base=base,
-                         num_avatars=1,
-                         drop_prob=0.0,
+            loss = build(base=base, num_avatars=1, drop_prob=0.0,
                          uncertainty=mode)
             # CWD splits the KL over avatars: equal up to float rounding
             torch.testing.assert_close(loss(fs, ft), ref)
@@ -162,13 +154,10 @@ def test_channel_loss_matches_loop_reference():
     sigma = channel_sigma_loop(avatars, ft, 1e-6)
     ref = sum(base(fs / sigma, a / sigma) for a in avatars) / 5
     for chunk_size in (2, 5):  # in chunks (avatars drawn twice) and at once
-        loss = build(base=dict(type='mmkd.CWDLoss', tau=1.0,
-                               loss_weight=2.0),
-                     num_avatars=5,
-                     drop_prob=0.3,
-                     seed=7,
-                     chunk_size=chunk_size,
-                     loss_weight=0.5)
+        loss = build(
+            base=dict(type='mmkd.CWDLoss', tau=1.0,
+                      loss_weight=2.0), num_avatars=5, drop_prob=0.3, seed=7,
+            chunk_size=chunk_size, loss_weight=0.5)
         torch.testing.assert_close(loss(fs, ft), 0.5 * ref)
         logged = loss.pop_log_vars()['uncertainty']
         torch.testing.assert_close(logged, sigma.mean())
@@ -178,11 +167,9 @@ def test_batchnorm_variant_matches_direct_computation():
     fs, ft = feats((4, 3, 5, 5))
     fs.requires_grad_(True)
     eps = 1e-5
-    loss = build(base=dict(type='mmkd.FeatureMSELoss'),
-                 num_avatars=1,
-                 uncertainty='batchnorm',
-                 eps=eps,
-                 seed=3)
+    loss = build(
+        base=dict(type='mmkd.FeatureMSELoss'), num_avatars=1,
+        uncertainty='batchnorm', eps=eps, seed=3)
     twin = build(num_avatars=1, seed=3)
     avatar = twin.make_avatars(ft)[0]
 
@@ -203,11 +190,9 @@ def test_batchnorm_variant_matches_direct_computation():
     std = torch.sqrt(avatar.var(dim=(0, 2, 3), unbiased=False) + eps)
     torch.testing.assert_close(loss.pop_log_vars()['uncertainty'], std.mean())
     # several avatars: each standardised by its own batch statistics
-    multi = build(base=dict(type='mmkd.FeatureMSELoss'),
-                  num_avatars=3,
-                  uncertainty='batchnorm',
-                  eps=eps,
-                  seed=3)
+    multi = build(
+        base=dict(type='mmkd.FeatureMSELoss'), num_avatars=3,
+        uncertainty='batchnorm', eps=eps, seed=3)
     avatars = build(num_avatars=3, seed=3).make_avatars(ft)
     ref = sum(F.mse_loss(by_hand(fs), by_hand(a)) for a in avatars) / 3
     torch.testing.assert_close(multi(fs, ft), ref)
@@ -224,7 +209,7 @@ def test_fold_equals_per_avatar_loop():
         looped = build(base=base, num_avatars=4, seed=11)
         assert folded.base.batch_separable
         # CWD shares the student side by default: also fold and loop it
-        folded.base.compute_many = looped.base.compute_many = None
+        folded.base.computes_many = looped.base.computes_many = False
         looped.base.batch_separable = False
         samples = weights if 'Weighted' in base['type'] else None
         ref = looped(fs, ft, samples)
@@ -359,17 +344,22 @@ def test_autocast_matches_float32(dtype):
 
 
 # ------------------------------------------------------------------ chunks
-@pytest.mark.parametrize('kwargs', [
-    dict(base=dict(type='mmkd.CWDLoss', tau=2.0)),  # folded into the batch
-    dict(base=dict(type='mmkd.PKDLoss')),  # per avatar (batch statistics)
-    dict(base=dict(type='mmkd.MGDLoss', channels=4),
-         uncertainty='spatial'),  # learnable base parameters
-    dict(base=dict(type='mmkd.AvatarTestWeightedMSE'),
-         uncertainty='batchnorm'),
-    dict(base=dict(type='mmkd.FeatureMSELoss'), perturbation='gaussian'),
-    dict(base=dict(type='mmkd.CWDLoss'), perturbation='gaussian',
-         uncertainty='none'),
-])
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(base=dict(type='mmkd.CWDLoss', tau=2.0)),  # folded into the batch
+        dict(base=dict(type='mmkd.PKDLoss')),  # per avatar (batch statistics)
+        dict(
+            base=dict(type='mmkd.MGDLoss', channels=4),
+            uncertainty='spatial'),  # learnable base parameters
+        dict(
+            base=dict(type='mmkd.AvatarTestWeightedMSE'),
+            uncertainty='batchnorm'),
+        dict(base=dict(type='mmkd.FeatureMSELoss'), perturbation='gaussian'),
+        dict(
+            base=dict(type='mmkd.CWDLoss'), perturbation='gaussian',
+            uncertainty='none'),
+    ])
 def test_chunks_change_neither_loss_nor_gradients(kwargs):
     fs, ft = feats((3, 4, 5, 5))
     samples = [0.5, 1.0, 2.0] if 'Weighted' in kwargs['base']['type'] \
@@ -453,8 +443,9 @@ def test_memory_is_one_chunk_not_n_avatars():
 
     def measure(n, chunk_size):
         # a base folded into the batch: its graph grows with the chunk
-        loss = build(base=dict(type='mmkd.FeatureMSELoss'), num_avatars=n,
-                     chunk_size=chunk_size)
+        loss = build(
+            base=dict(type='mmkd.FeatureMSELoss'), num_avatars=n,
+            chunk_size=chunk_size)
         peak, end, out = graph_bytes(lambda: loss(fs, ft))
         out.backward()
         return peak, end
@@ -480,8 +471,10 @@ def test_cwd_over_many_avatars_keeps_one_student_graph():
 
     def by_hand(student, teachers):
         log_q = F.log_softmax(student.flatten(2) / 2.0, -1)
-        kls = [F.kl_div(log_q, F.log_softmax(t.flatten(2) / 2.0, -1),
-                        reduction='sum', log_target=True) for t in teachers]
+        kls = [
+            F.kl_div(log_q, F.log_softmax(t.flatten(2) / 2.0, -1),
+                     reduction='sum', log_target=True) for t in teachers
+        ]
         return sum(kls) * 4.0 / (8 * 2 * len(teachers))
 
     sizes = {}
@@ -499,8 +492,8 @@ def test_cwd_over_many_avatars_keeps_one_student_graph():
     assert sizes[32] == sizes[2] <= 3 * fs.numel() * 4
     # teachers that need a gradient take the broadcast path, same value
     teachers = torch.stack([ft, 2 * ft]).requires_grad_(True)
-    torch.testing.assert_close(cwd.compute_many(fs, teachers),
-                               by_hand(fs, teachers))
+    torch.testing.assert_close(
+        cwd.compute_many(fs, teachers), by_hand(fs, teachers))
 
 
 # -------------------------------------------------------------- randomness
@@ -583,6 +576,10 @@ def test_state_dict_continues_the_stream():
     (dict(base='mmkd.CWDLoss'), TypeError, 'config dict'),
     (dict(base=dict(type='mmkd.AvatarTestVectorsOnly'),
           uncertainty='spatial'), ValueError, 'maps'),
+    (dict(
+        base=dict(type='mmkd.LSHLoss', in_channels=3, mode='l2',
+                  teacher_correct_only=True, level_reduction='sum')),
+     ValueError, r"needs \['teacher_logits', 'labels'\]"),
 ])
 def test_bad_config_raises_at_build(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -25,8 +25,9 @@ def test_value(smoothing):
     gen = torch.Generator().manual_seed(0)
     logits = 3 * torch.randn(5, 4, generator=gen, dtype=torch.float64)
     labels = torch.tensor([0, 3, 1, 1, 2])
-    loss = MODELS.build(dict(type='mmkd.CrossEntropyLoss', loss_weight=2.0,
-                             label_smoothing=smoothing))
+    loss = MODELS.build(
+        dict(type='mmkd.CrossEntropyLoss', loss_weight=2.0,
+             label_smoothing=smoothing))
     assert loss(logits, labels).item() == pytest.approx(
         2.0 * _reference(logits, labels, smoothing), rel=1e-10)
 

@@ -60,14 +60,14 @@ def _naive_cwd(s, t, tau):
 @pytest.mark.parametrize('tau', [1.0, 4.0])
 def test_cwd_value(tau):
     s, t = _feats(2, 3, 4, 5)
-    _close(CWDLoss(tau=tau, loss_weight=5.0)(s, t), 5.0 * _naive_cwd(s, t,
-                                                                     tau))
+    _close(
+        CWDLoss(tau=tau, loss_weight=5.0)(s, t), 5.0 * _naive_cwd(s, t, tau))
 
 
 def test_cwd_hand_case():
     # teacher softmax [3/4, 1/4], student softmax [1/2, 1/2]
-    t = torch.tensor([math.log(3.0), 0.0], dtype=torch.float64).view(
-        1, 1, 1, 2)
+    t = torch.tensor([math.log(3.0), 0.0],
+                     dtype=torch.float64).view(1, 1, 1, 2)
     s = torch.zeros(1, 1, 1, 2, dtype=torch.float64)
     ref = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)
     _close(CWDLoss()(s, t), ref)
@@ -75,16 +75,18 @@ def test_cwd_hand_case():
 
 def test_cwd_zero_on_identical_inputs():
     s, _ = _feats(2, 3, 4, 4)
-    assert float(CWDLoss(tau=2.0)(s, s.clone())) == pytest.approx(0.0,
-                                                                  abs=1e-12)
+    assert float(CWDLoss(tau=2.0)(s,
+                                  s.clone())) == pytest.approx(0.0, abs=1e-12)
 
 
 # --------------------------------------------------------------------- PKD
 def _naive_standardize(x, per_sample, eps=1e-6):
     b, c, h, w = x.shape
     out = torch.empty_like(x)
-    groups = ([[(i, k)] for i in range(b) for k in range(c)] if per_sample
-              else [[(i, k) for i in range(b)] for k in range(c)])
+    groups = ([[(i, k)] for i in range(b)
+               for k in range(c)] if per_sample else [[(i, k)
+                                                       for i in range(b)]
+                                                      for k in range(c)])
     for group in groups:
         values = [v for i, k in group for v in x[i, k].flatten().tolist()]
         n = len(values)
@@ -144,8 +146,8 @@ def test_pkd_bad_args():
     with pytest.raises(ValueError, match="'batch' or 'sample'"):
         PKDLoss(stats='channel')
     with pytest.raises(ValueError, match='at least 2'):
-        PKDLoss(stats='sample')(torch.randn(2, 3, 1, 1), torch.randn(2, 3, 1,
-                                                                     1))
+        PKDLoss(stats='sample')(torch.randn(2, 3, 1, 1),
+                                torch.randn(2, 3, 1, 1))
 
 
 # --------------------------------------------------------------------- MGD
@@ -162,8 +164,8 @@ def _naive_conv3x3(x, weight, bias):
                     for dj in range(3):
                         y, z = i + di - 1, j + dj - 1
                         if 0 <= y < h and 0 <= z < w:
-                            acc += float((weight[o, :, di, dj] *
-                                          x[:, y, z]).sum())
+                            acc += float(
+                                (weight[o, :, di, dj] * x[:, y, z]).sum())
                 out[o, i, j] = acc
     return out
 
@@ -180,9 +182,9 @@ def test_mgd_value_with_fixed_seed():
     rand = torch.rand(b, 1, h, w)
     total = 0.0
     for i in range(b):
-        keep = torch.tensor([[0.0 if float(rand[i, 0, y, z]) < 0.65 else 1.0
-                              for z in range(w)] for y in range(h)],
-                            dtype=torch.float64)
+        keep = torch.tensor([[
+            0.0 if float(rand[i, 0, y, z]) < 0.65 else 1.0 for z in range(w)
+        ] for y in range(h)], dtype=torch.float64)
         hidden = _naive_conv3x3(s[i] * keep, conv1.weight, conv1.bias)
         gen = _naive_conv3x3(hidden.clamp(min=0), conv2.weight, conv2.bias)
         total += float(((gen - t[i])**2).sum())
@@ -220,8 +222,9 @@ def _det_sample(boxes, batch_input_shape, hbox=False):
     from mmdet.structures import DetDataSample
     from mmdet.structures.bbox import HorizontalBoxes
     from mmengine.structures import InstanceData
-    sample = DetDataSample(metainfo=dict(batch_input_shape=batch_input_shape,
-                                         img_shape=batch_input_shape))
+    sample = DetDataSample(
+        metainfo=dict(batch_input_shape=batch_input_shape,
+                      img_shape=batch_input_shape))
     instances = InstanceData()
     bboxes = torch.tensor(boxes, dtype=torch.float32).view(-1, 4)
     instances.bboxes = HorizontalBoxes(bboxes) if hbox else bboxes
@@ -253,12 +256,14 @@ def _naive_masks(samples, h, w):
 
 def _naive_attention(x, temp):
     c, h, w = x.shape
-    gs = [[sum(abs(float(x[k, i, j])) for k in range(c)) / c
-           for j in range(w)] for i in range(h)]
+    gs = [[
+        sum(abs(float(x[k, i, j])) for k in range(c)) / c for j in range(w)
+    ] for i in range(h)]
     zs = sum(math.exp(v / temp) for row in gs for v in row)
     a_s = [[h * w * math.exp(v / temp) / zs for v in row] for row in gs]
-    gc = [sum(abs(float(v)) for v in x[k].flatten()) / (h * w)
-          for k in range(c)]
+    gc = [
+        sum(abs(float(v)) for v in x[k].flatten()) / (h * w) for k in range(c)
+    ]
     zc = sum(math.exp(v / temp) for v in gc)
     a_c = [c * math.exp(v / temp) / zc for v in gc]
     return a_s, a_c
@@ -299,8 +304,8 @@ def _naive_fgd(s, t, samples, loss):
                     d2 = (float(s[n, k, i, j]) - float(t[n, k, i, j]))**2
                     fea_fg += fg[n][i][j] * as_t[i][j] * ac_t[k] * d2
                     fea_bg += bg[n][i][j] * as_t[i][j] * ac_t[k] * d2
-        at += sum(abs(as_s[i][j] - as_t[i][j]) for i in range(h)
-                  for j in range(w))
+        at += sum(
+            abs(as_s[i][j] - as_t[i][j]) for i in range(h) for j in range(w))
         at += sum(abs(ac_s[k] - ac_t[k]) for k in range(c))
         rs = _naive_gc(s[n], loss.global_blocks[0])
         rt = _naive_gc(t[n], loss.global_blocks[-1])
@@ -381,8 +386,10 @@ def test_fgd_needs_boxes():
         loss(s, t, samples[:2])
     from mmdet.structures import DetDataSample
     with pytest.raises(ValueError, match='gt_instances.bboxes'):
-        loss(s, t, [DetDataSample(metainfo=dict(batch_input_shape=(8, 8)))
-                    for _ in range(3)])
+        loss(s, t, [
+            DetDataSample(metainfo=dict(batch_input_shape=(8, 8)))
+            for _ in range(3)
+        ])
     with pytest.raises(ValueError, match='channels=4 but got'):
         loss(s[:, :3], t[:, :3], samples)
     with pytest.raises(ValueError, match='needs channels'):
@@ -400,17 +407,16 @@ def _fgd():
     return loss
 
 
-_ALL = [
-    ('mse', FeatureMSELoss), ('cwd', lambda: CWDLoss(tau=2.0)),
-    ('pkd', PKDLoss), ('pkd_sample', lambda: PKDLoss(stats='sample')),
-    ('mgd', _mgd), ('fgd', _fgd)
-]
+_ALL = [('mse', FeatureMSELoss), ('cwd', lambda: CWDLoss(tau=2.0)),
+        ('pkd', PKDLoss), ('pkd_sample', lambda: PKDLoss(stats='sample')),
+        ('mgd', _mgd), ('fgd', _fgd)]
 
 
 def _call(name, loss, s, t):
     if name == 'fgd':
-        samples = [_det_sample([[0, 0, 24, 16]], (32, 32))
-                   for _ in range(s.shape[0])]
+        samples = [
+            _det_sample([[0, 0, 24, 16]], (32, 32)) for _ in range(s.shape[0])
+        ]
         return loss(s, t, samples)
     return loss(s, t)
 

@@ -9,9 +9,9 @@ import math
 
 import pytest
 import torch
+from ldrld_reference import ldrld_loss_reference
 
 from mmkd.models.losses import DKDLoss, KDLoss, LDRLDLoss, RLDLoss
-from ldrld_reference import ldrld_loss_reference
 from mmkd.registry import MODELS
 
 ALL_LOSSES = [KDLoss, DKDLoss, RLDLoss, LDRLDLoss]
@@ -72,8 +72,9 @@ def naive_rld(zs, zt, labels, alpha, beta, t, ta):
     for b in range(zs.shape[0]):
         y = int(labels[b])
         top1 = max(range(zt.shape[1]), key=lambda c: float(zt[b, c]))
-        scd = _kl(_binary(_softmax(zt[b], ta), top1),
-                  _binary(_softmax(zs[b], ta), y))
+        scd = _kl(
+            _binary(_softmax(zt[b], ta), top1),
+            _binary(_softmax(zs[b], ta), y))
         outside = [c for c in range(zs.shape[1]) if zt[b, c] < zt[b, y]]
         mcd = _restricted_kl(zs[b], zt[b], outside, t)
         total = total + alpha * ta**2 * scd + beta * t**2 * mcd
@@ -127,8 +128,7 @@ def test_kd_matches_loop(t):
 def test_dkd_matches_loop(alpha, beta, t):
     zs, zt, labels = _logits(seed=1)
     loss = DKDLoss(alpha=alpha, beta=beta, temperature=t)(zs, zt, labels)
-    torch.testing.assert_close(loss, naive_dkd(zs, zt, labels, alpha, beta,
-                                               t))
+    torch.testing.assert_close(loss, naive_dkd(zs, zt, labels, alpha, beta, t))
 
 
 def test_dkd_confident_teacher_is_finite():
@@ -152,8 +152,8 @@ def test_rld_equals_dkd_when_teacher_right_without_ties():
     # the default Ta = 1 gives a different SCD, still per the loop
     default = RLDLoss()(zs, zt, labels)
     assert not torch.allclose(default, dkd(zs, zt, labels))
-    torch.testing.assert_close(
-        default, naive_rld(zs, zt, labels, 1., 8., 4., 1.))
+    torch.testing.assert_close(default,
+                               naive_rld(zs, zt, labels, 1., 8., 4., 1.))
 
 
 def test_rld_wrong_teacher_matches_loop():
@@ -161,8 +161,7 @@ def test_rld_wrong_teacher_matches_loop():
     labels = zt.argmin(1)  # teacher wrong on every sample, truth ranked last
     loss = RLDLoss(alpha=2., beta=3.)(zs, zt, labels)
     assert torch.isfinite(loss)
-    torch.testing.assert_close(loss,
-                               naive_rld(zs, zt, labels, 2., 3., 4., 1.))
+    torch.testing.assert_close(loss, naive_rld(zs, zt, labels, 2., 3., 4., 1.))
     # truth ranked last: M is every class, so MCD is 0 and only SCD is left
     mcd_only = RLDLoss(alpha=0., beta=1.)(zs, zt, labels)
     assert mcd_only.item() == 0.
@@ -172,8 +171,8 @@ def test_rld_partly_wrong_teacher_matches_loop():
     zs, zt, labels = _logits(batch=12, seed=5)
     assert (zt.argmax(1) != labels).any() and (zt.argmax(1) == labels).any()
     loss = RLDLoss(alpha=1., beta=8., temperature=2., scd_temperature=3.)
-    torch.testing.assert_close(loss(zs, zt, labels),
-                               naive_rld(zs, zt, labels, 1., 8., 2., 3.))
+    torch.testing.assert_close(
+        loss(zs, zt, labels), naive_rld(zs, zt, labels, 1., 8., 2., 3.))
 
 
 def test_rld_ties_finite_and_match_loop():
@@ -186,9 +185,8 @@ def test_rld_ties_finite_and_match_loop():
     loss = RLDLoss()(zs, zt, labels)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(zs.grad).all()
-    torch.testing.assert_close(loss.detach(),
-                               naive_rld(zs.detach(), zt, labels, 1., 8.,
-                                         4., 1.))
+    torch.testing.assert_close(
+        loss.detach(), naive_rld(zs.detach(), zt, labels, 1., 8., 4., 1.))
 
 
 def test_rld_mask_covers_all_classes_gives_zero_mcd():

@@ -35,9 +35,11 @@ def _with_random_bias(loss, seed=1):
 
 def _ref_l2(s, t):
     """Per sample: mean of (s - t)^2 over its elements; then mean."""
-    per = [sum((a - b)**2 for a, b in zip(si.flatten().tolist(),
-                                          ti.flatten().tolist())) / si.numel()
-           for si, ti in zip(s, t)]
+    per = [
+        sum((a - b)**2 for a, b in zip(si.flatten().tolist(),
+                                       ti.flatten().tolist())) / si.numel()
+        for si, ti in zip(s, t)
+    ]
     return sum(per) / len(per)
 
 
@@ -61,8 +63,10 @@ def _ref_lsh(s, t, loss):
     if s.dim() == 4:
         s = s.permute(0, 2, 3, 1).reshape(-1, s.shape[1])
         t = t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
-    vals = [_ref_bce_vector(sv.tolist(), tv.tolist(), weight, bias)
-            for sv, tv in zip(s, t)]
+    vals = [
+        _ref_bce_vector(sv.tolist(), tv.tolist(), weight, bias)
+        for sv, tv in zip(s, t)
+    ]
     return sum(vals) / len(vals)
 
 
@@ -124,8 +128,8 @@ def test_extreme_inputs_finite_with_finite_gradients(mode):
     signs = torch.randint(0, 2, (4, 16), generator=g).float() * 2 - 1
     big = 1e4 * signs
     zero = torch.zeros(4, 16)
-    cases = [(big, -big), (-big, big), (big, big), (zero, zero),
-             (zero, big), (big, zero),
+    cases = [(big, -big), (-big, big), (big, big), (zero, zero), (zero, big),
+             (big, zero),
              (1e4 * torch.ones(2, 16, 3, 3), -1e4 * torch.ones(2, 16, 3, 3))]
     for s, t in cases:
         s = s.clone().requires_grad_(True)
@@ -170,13 +174,12 @@ def test_state_dict_round_trip(tmp_path):
     teacher.fc = nn.Linear(6, 3)
     loss.reset_projection(loss.resolve_std(teacher))
     loss.set_median_bias(torch.randn(20, 10))
-    assert set(loss.state_dict()) == {'proj_weight', 'proj_bias',
-                                      'initialized'}
+    assert set(
+        loss.state_dict()) == {'proj_weight', 'proj_bias', 'initialized'}
     path = tmp_path / 'lsh.pth'
     torch.save(loss.state_dict(), path)
     state = torch.load(path, weights_only=True)
-    fresh = LSHLoss(in_channels=6, num_bits=10, std_from='fc.weight',
-                    seed=7)
+    fresh = LSHLoss(in_channels=6, num_bits=10, std_from='fc.weight', seed=7)
     assert not bool(fresh.initialized)
     fresh.load_state_dict(state)
     assert torch.equal(fresh.proj_weight, loss.proj_weight)
@@ -223,19 +226,22 @@ def test_teacher_correct_only_ignores_wrong_samples():
     s, t = _feats(4, 6, seed=9)
     loss = LSHLoss(in_channels=6, num_bits=8, std=0.5, bias='zero',
                    teacher_correct_only=True)
-    loss.teacher_logits = _teacher_logits(correct, labels)
-    samples = _samples(labels)
-    value = loss(s, t, samples)
+    assert loss.needs_teacher_logits and loss.needs_labels
+    given = dict(
+        teacher_logits=_teacher_logits(correct, labels),
+        labels=torch.tensor(labels))
+    value = loss(s, t, **given)
     assert float(loss.pop_log_vars()['teacher_acc']) == 0.5
     plain = LSHLoss(in_channels=6, num_bits=8, std=0.5, bias='zero')
+    assert not (plain.needs_teacher_logits or plain.needs_labels)
     keep = torch.tensor([0, 2])
     _close(value, plain(s[keep], t[keep]), tol=1e-12)
     changed = s.clone()
     changed[1] += 10.0
     changed[3] -= 7.0
-    assert float(loss(changed, t, samples)) == float(value)
+    assert float(loss(changed, t, **given)) == float(value)
     changed[0] += 1.0
-    assert float(loss(changed, t, samples)) != float(value)
+    assert float(loss(changed, t, **given)) != float(value)
 
 
 def test_teacher_correct_only_maps_and_no_correct_sample():
@@ -243,13 +249,14 @@ def test_teacher_correct_only_maps_and_no_correct_sample():
     s, t = _feats(2, 3, 2, 2, seed=10)
     loss = LSHLoss(in_channels=3, num_bits=5, std=1.0, bias='zero',
                    teacher_correct_only=True)
-    loss.teacher_logits = _teacher_logits([False, True], labels)
     plain = LSHLoss(in_channels=3, num_bits=5, std=1.0, bias='zero')
-    _close(loss(s, t, _samples(labels)), plain(s[1:], t[1:]), tol=1e-12)
+    _close(
+        loss(s, t, teacher_logits=_teacher_logits([False, True], labels),
+             labels=torch.tensor(labels)), plain(s[1:], t[1:]), tol=1e-12)
     # the teacher is never right: 0 (not NaN), with a finite gradient
-    loss.teacher_logits = _teacher_logits([False, False], labels)
     s = s.clone().requires_grad_(True)
-    value = loss(s, t, _samples(labels))
+    value = loss(s, t, teacher_logits=_teacher_logits([False, False], labels),
+                 labels=torch.tensor(labels))
     value.backward()
     assert value.item() == 0.0
     assert torch.isfinite(s.grad).all()
@@ -258,14 +265,16 @@ def test_teacher_correct_only_maps_and_no_correct_sample():
 def test_teacher_correct_only_input_errors():
     loss = LSHLoss(in_channels=3, mode='l2', teacher_correct_only=True)
     s, t = _feats(2, 3)
+    labels = torch.tensor([0, 1])
     with pytest.raises(RuntimeError, match="teacher_logits='head.fc'"):
-        loss(s, t, _samples([0, 1]))
-    loss.teacher_logits = torch.zeros(3, 4)
+        loss(s, t, labels=labels)
     with pytest.raises(ValueError, match='2 x C'):
-        loss(s, t, _samples([0, 1]))
-    loss.teacher_logits = torch.zeros(2, 4)
-    with pytest.raises(ValueError, match='gt_label'):
-        loss(s, t)
+        loss(s, t, teacher_logits=torch.zeros(3, 4), labels=labels)
+    with pytest.raises(ValueError, match='needs the class labels'):
+        loss(s, t, _samples([0, 1]), teacher_logits=torch.zeros(2, 4))
+    with pytest.raises(ValueError, match='3 labels for a batch of 2'):
+        loss(s, t, teacher_logits=torch.zeros(2, 4),
+             labels=torch.tensor([0, 1, 2]))
 
 
 # ------------------------------------------------------------------ errors
@@ -286,8 +295,8 @@ def test_teacher_correct_only_input_errors():
     (dict(std=1.0, unfold=0), 'unfold must be an odd int >= 1'),
     (dict(std=1.0, unfold=3.0), 'unfold must be an odd int >= 1'),
     (dict(std=1.0, level_reduction='avg'), "unknown level_reduction 'avg'"),
-    (dict(std=1.0, level_reduction='sum', anchor_mask_head='bbox_head'),
-     "needs level_reduction='mean'"),
+    (dict(std=1.0, level_reduction='sum',
+          anchor_mask_head='bbox_head'), "needs level_reduction='mean'"),
 ])
 def test_build_errors(kwargs, match):
     kwargs = dict(kwargs)
@@ -309,11 +318,13 @@ def test_build_type_errors_and_default_bits():
 
 def test_call_errors_name_the_fix():
     loss = LSHLoss(in_channels=6, num_bits=8, std=1.0, bias='zero')
-    with pytest.raises(ValueError, match=r"mmkd\.LinearConnector', "
-                       r'in_features=4, out_features=6'):
+    with pytest.raises(
+            ValueError, match=r"mmkd\.LinearConnector', "
+            r'in_features=4, out_features=6'):
         loss(torch.randn(2, 4), torch.randn(2, 6))
-    with pytest.raises(ValueError, match=r"mmkd\.ConvConnector', "
-                       r'in_channels=4, out_channels=6'):
+    with pytest.raises(
+            ValueError, match=r"mmkd\.ConvConnector', "
+            r'in_channels=4, out_channels=6'):
         loss(torch.randn(2, 4, 3, 3), torch.randn(2, 6, 3, 3))
     with pytest.raises(ValueError, match='in_channels=6 but the features '
                        'have 5'):
@@ -334,31 +345,29 @@ def _classifier(channels, hidden):
     return dict(
         type='mmkd.ImageClassifier',
         backbone=dict(type='mmkd.MnistConvNet', channels=channels,
-                      hidden=hidden),
-        head=dict(type='mmkd.LinearClsHead', num_classes=10,
-                  in_channels=hidden))
+                      hidden=hidden), head=dict(type='mmkd.LinearClsHead',
+                                                num_classes=10,
+                                                in_channels=hidden))
 
 
-def _distiller(**entry):
-    cfg = dict(student='head.pre_logits', teacher='head.pre_logits',
-               name='feat',
-               connector=dict(type='mmkd.LinearConnector', in_features=8,
-                              out_features=16))
+def _distiller(*more_entries, **entry):
+    cfg = dict(
+        student='head.pre_logits', teacher='head.pre_logits', name='feat',
+        connector=dict(type='mmkd.LinearConnector', in_features=8,
+                       out_features=16))
     cfg.update(entry)
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match='no checkpoint'):
         return MODELS.build(
-            dict(type='mmkd.SingleTeacherDistiller',
-                 student=_classifier((2, 4), 8),
-                 teacher=dict(model=_classifier((4, 8), 16)),
-                 distill=[cfg]))
+            dict(type='mmkd.SingleTeacherDistiller', student=_classifier(
+                (2, 4), 8), teacher=dict(model=_classifier((4, 8), 16)),
+                 distill=[cfg, *more_entries]))
 
 
 def test_distiller_passes_teacher_logits():
     model = _distiller(
-        loss=dict(type='mmkd.LSHLoss', in_channels=16, num_bits=20,
-                  std=0.3, bias='zero', teacher_correct_only=True,
-                  loss_weight=6.0),
+        loss=dict(type='mmkd.LSHLoss', in_channels=16, num_bits=20, std=0.3,
+                  bias='zero', teacher_correct_only=True, loss_weight=6.0),
         teacher_logits='head.fc')
     g = torch.Generator().manual_seed(1)
     x = torch.randn(8, 1, 28, 28, generator=g)
@@ -371,7 +380,7 @@ def test_distiller_passes_teacher_logits():
     losses = model.loss(x, samples)
     entry = model.distill_entries[0]
     loss = entry.losses[0]
-    assert loss.teacher_logits is None  # not kept after the call
+    assert 'teacher_logits' not in vars(loss)  # passed, never set on it
     with torch.no_grad():
         fs = entry.connectors[0](model.student.extract_feat(x))
         ft = model.teacher.extract_feat(x)
@@ -379,21 +388,20 @@ def test_distiller_passes_teacher_logits():
                     loss_weight=6.0)
     _close(losses['distill.feat.loss'], plain(fs[:4], ft[:4]), tol=1e-5)
     assert float(losses['distill.feat.teacher_acc']) == 0.5
-    assert set(model.teacher_recorder.paths) == {'head.pre_logits',
-                                                 'head.fc'}
+    assert set(model.teacher_recorder.paths) == {'head.pre_logits', 'head.fc'}
 
 
 def test_distill_entry_teacher_logits_errors():
     with pytest.raises(ValueError, match="add teacher_logits="):
-        _distiller(loss=dict(type='mmkd.LSHLoss', in_channels=16,
-                             mode='l2', teacher_correct_only=True))
+        _distiller(
+            loss=dict(type='mmkd.LSHLoss', in_channels=16, mode='l2',
+                      teacher_correct_only=True))
     with pytest.raises(ValueError, match='FeatureMSELoss does not use it'):
-        _distiller(loss=dict(type='mmkd.FeatureMSELoss'),
-                   teacher_logits='head.fc')
+        _distiller(
+            loss=dict(type='mmkd.FeatureMSELoss'), teacher_logits='head.fc')
     model = _distiller(
         loss=dict(type='mmkd.LSHLoss', in_channels=16, mode='l2',
-                  teacher_correct_only=True),
-        teacher_logits='backbone.layer1')
+                  teacher_correct_only=True), teacher_logits='backbone.layer1')
     x = torch.randn(2, 1, 28, 28)
     with pytest.raises(ValueError, match='must output one B x C tensor'):
         model.loss(x, _samples([0, 1]))
@@ -411,8 +419,8 @@ POS_IOU, NEG_IOU, IGNORE_IOF = 0.5, 0.4, 0.5
 LEVEL_SIZES = ((5, 6), (3, 3))
 # sample 0: positions with all anchors ignored; 1: all anchors inside an
 # ignored region (no position left); 2: no gt box (all anchors negative)
-GT_BOXES = ([[35.4, 21.2, 48.0, 40.0], [1.7, 3.8, 22.5, 20.0]],
-            [[10.0, 12.0, 30.0, 31.0]], [])
+GT_BOXES = ([[35.4, 21.2, 48.0, 40.0], [1.7, 3.8, 22.5,
+                                        20.0]], [[10.0, 12.0, 30.0, 31.0]], [])
 IGNORED_BOXES = ([], [[-100.0, -100.0, 200.0, 200.0]], [])
 
 
@@ -429,18 +437,19 @@ def _anchor_student(channels=2):
 
 def _build_retina_head(channels):
     return MODELS.build(
-        dict(type='mmdet.RetinaHead', num_classes=2, in_channels=channels,
-             stacked_convs=1, feat_channels=channels,
-             anchor_generator=dict(
-                 type='AnchorGenerator', octave_base_scale=ANCHOR_SCALE,
-                 scales_per_octave=1, ratios=list(RATIOS),
-                 strides=list(STRIDES)),
-             train_cfg=dict(
-                 assigner=dict(type='MaxIoUAssigner', pos_iou_thr=POS_IOU,
-                               neg_iou_thr=NEG_IOU, min_pos_iou=0,
-                               ignore_iof_thr=IGNORE_IOF),
-                 sampler=dict(type='PseudoSampler'), allowed_border=-1,
-                 pos_weight=-1, debug=False)))
+        dict(
+            type='mmdet.RetinaHead', num_classes=2, in_channels=channels,
+            stacked_convs=1, feat_channels=channels,
+            anchor_generator=dict(type='AnchorGenerator',
+                                  octave_base_scale=ANCHOR_SCALE,
+                                  scales_per_octave=1, ratios=list(RATIOS),
+                                  strides=list(STRIDES)),
+            train_cfg=dict(
+                assigner=dict(type='MaxIoUAssigner', pos_iou_thr=POS_IOU,
+                              neg_iou_thr=NEG_IOU, min_pos_iou=0,
+                              ignore_iof_thr=IGNORE_IOF),
+                sampler=dict(type='PseudoSampler'), allowed_border=-1,
+                pos_weight=-1, debug=False)))
 
 
 def _det_samples():
@@ -454,9 +463,9 @@ def _det_samples():
 
     samples = []
     for gts, ignored in zip(GT_BOXES, IGNORED_BOXES):
-        sample = DetDataSample(metainfo=dict(
-            img_shape=IMG_SHAPE, pad_shape=IMG_SHAPE,
-            batch_input_shape=IMG_SHAPE))
+        sample = DetDataSample(
+            metainfo=dict(img_shape=IMG_SHAPE, pad_shape=IMG_SHAPE,
+                          batch_input_shape=IMG_SHAPE))
         sample.gt_instances = instances(gts)
         if ignored:
             sample.ignored_instances = instances(ignored)
@@ -466,10 +475,13 @@ def _det_samples():
 
 def _level_feats(batch, channels, seed):
     g = torch.Generator().manual_seed(seed)
-    return ([torch.randn(batch, channels, h, w, generator=g,
-                         dtype=torch.float64) for h, w in LEVEL_SIZES],
-            [torch.randn(batch, channels, h, w, generator=g,
-                         dtype=torch.float64) for h, w in LEVEL_SIZES])
+    return ([
+        torch.randn(batch, channels, h, w, generator=g, dtype=torch.float64)
+        for h, w in LEVEL_SIZES
+    ], [
+        torch.randn(batch, channels, h, w, generator=g, dtype=torch.float64)
+        for h, w in LEVEL_SIZES
+    ])
 
 
 def _area(box):
@@ -493,8 +505,8 @@ def _ref_position_anchors(stride, height, width):
                 aw = stride * ANCHOR_SCALE / math.sqrt(ratio)
                 ah = stride * ANCHOR_SCALE * math.sqrt(ratio)
                 cx, cy = x * stride, y * stride
-                boxes.append((cx - aw / 2, cy - ah / 2, cx + aw / 2,
-                              cy + ah / 2))
+                boxes.append(
+                    (cx - aw / 2, cy - ah / 2, cx + aw / 2, cy + ah / 2))
             positions.append(boxes)
     return positions
 
@@ -504,13 +516,16 @@ def _ref_keep(gts, ignored):
     being ignored? The max-IoU rule by hand: an anchor is ignored when it
     lies inside an ignored box (IoF > IGNORE_IOF) or its best IoU is in
     [NEG_IOU, POS_IOU), unless it is a gt's best anchor (min_pos_iou 0)."""
-    positions = [p for stride, (h, w) in zip(STRIDES, LEVEL_SIZES)
-                 for p in _ref_position_anchors(stride, h, w)]
+    positions = [
+        p for stride, (h, w) in zip(STRIDES, LEVEL_SIZES)
+        for p in _ref_position_anchors(stride, h, w)
+    ]
     anchors = [a for p in positions for a in p]
     ious = []
     for a in anchors:
-        row = [_inter(a, g) / (_area(a) + _area(g) - _inter(a, g))
-               for g in gts]
+        row = [
+            _inter(a, g) / (_area(a) + _area(g) - _inter(a, g)) for g in gts
+        ]
         if any(_inter(a, ig) / _area(a) > IGNORE_IOF for ig in ignored):
             row = [-1.0] * len(gts)
         ious.append(row)
@@ -527,8 +542,10 @@ def _ref_keep(gts, ignored):
                 if row[j] == best:
                     ignored_anchor[i] = False
     per = len(RATIOS)
-    return [not all(ignored_anchor[i * per:(i + 1) * per])
-            for i in range(len(positions))]
+    return [
+        not all(ignored_anchor[i * per:(i + 1) * per])
+        for i in range(len(positions))
+    ]
 
 
 def _ref_unfold(feat, b, y, x, k):
@@ -536,10 +553,12 @@ def _ref_unfold(feat, b, y, x, k):
     the map, channel-major then row by row."""
     _, channels, height, width = feat.shape
     r = k // 2
-    return [float(feat[b, c, y + dy, x + dx])
-            if 0 <= y + dy < height and 0 <= x + dx < width else 0.0
-            for c in range(channels) for dy in range(-r, r + 1)
-            for dx in range(-r, r + 1)]
+    return [
+        float(feat[b, c, y + dy, x + dx])
+        if 0 <= y + dy < height and 0 <= x + dx < width else 0.0
+        for c in range(channels) for dy in range(-r, r + 1)
+        for dx in range(-r, r + 1)
+    ]
 
 
 def _ref_dense(s_levels, t_levels, loss, k, keep=None):
@@ -556,12 +575,12 @@ def _ref_dense(s_levels, t_levels, loss, k, keep=None):
             for y in range(s.shape[2]):
                 for x in range(s.shape[3]):
                     if keep is None or keep[b][i]:
-                        sv, tv = (_ref_unfold(s, b, y, x, k),
-                                  _ref_unfold(t, b, y, x, k))
+                        sv, tv = (_ref_unfold(s, b, y, x,
+                                              k), _ref_unfold(t, b, y, x, k))
                         value = 0.0
                         if loss.mode != 'lsh':
-                            value += sum((p - q)**2 for p, q in zip(
-                                sv, tv)) / len(sv)
+                            value += sum(
+                                (p - q)**2 for p, q in zip(sv, tv)) / len(sv)
                         if loss.mode != 'l2':
                             value += _ref_bce_vector(sv, tv, weight, bias)
                         values.append(value)
@@ -607,8 +626,7 @@ def test_joint_levels_unfold_mask_match_float64_reference(mode):
     assert rows.shape == (sum(map(sum, keep)), 18)
     first = next(i for i, k in enumerate(keep[0]) if k)
     y, x = divmod(first, LEVEL_SIZES[0][1])
-    torch.testing.assert_close(rows[0].tolist(), _ref_unfold(t[0], 0, y, x,
-                                                             3))
+    torch.testing.assert_close(rows[0].tolist(), _ref_unfold(t[0], 0, y, x, 3))
 
 
 def test_joint_levels_no_position_left_gives_zero_with_gradient():
@@ -635,8 +653,7 @@ def test_level_reductions_mean_and_sum():
     per_level = LSHLoss(level_reduction='sum', **kw)
     per_level.proj_bias.copy_(joint.proj_bias)
     assert not per_level.joint_levels
-    ref_sum = _ref_dense([s], [t], joint, 1) + _ref_dense([s2], [t2], joint,
-                                                          1)
+    ref_sum = _ref_dense([s], [t], joint, 1) + _ref_dense([s2], [t2], joint, 1)
     _close(per_level(s, t) + per_level(s2, t2), ref_sum, tol=1e-7)
     assert abs(ref - ref_sum) > 1e-2
     with pytest.raises(TypeError, match='one level per call'):
@@ -651,8 +668,7 @@ def test_unfold_single_map_matches_reference():
         if mode != 'l2':
             _with_random_bias(loss)
         _close(loss(s, t), _ref_dense([s], [t], loss, 3), tol=1e-7)
-    loss = LSHLoss(in_channels=3, num_bits=7, std=0.5, bias='zero',
-                   unfold=5)
+    loss = LSHLoss(in_channels=3, num_bits=7, std=0.5, bias='zero', unfold=5)
     _close(loss(s, t), _ref_dense([s], [t], loss, 5), tol=1e-7)
     assert loss.num_bits == 7 and loss.proj_weight.shape == (7, 75)
     assert LSHLoss(in_channels=3, std=1.0, unfold=3).num_bits == 32 * 27
@@ -660,8 +676,8 @@ def test_unfold_single_map_matches_reference():
 
 def test_dense_option_errors():
     with pytest.raises(ValueError, match="unfold=3 takes the neighbourhood"):
-        LSHLoss(in_channels=4, std=1.0, bias='zero', unfold=3)(
-            torch.randn(2, 4), torch.randn(2, 4))
+        LSHLoss(in_channels=4, std=1.0, bias='zero',
+                unfold=3)(torch.randn(2, 4), torch.randn(2, 4))
     loss = LSHLoss(in_channels=2, std=1.0, bias='zero',
                    anchor_mask_head='bbox_head')
     s, t = _level_feats(3, 2, seed=17)
@@ -674,11 +690,13 @@ def test_dense_option_errors():
                        'got 1'):
         loss.forward_levels(s[:1], t[:1], _det_samples())
     with pytest.raises(ValueError, match="closest names: \\['bbox_head'"):
-        LSHLoss(in_channels=2, std=1.0, anchor_mask_head='bbox_haed'
-                ).bind_models(_anchor_student(), None)
+        LSHLoss(in_channels=2, std=1.0,
+                anchor_mask_head='bbox_haed').bind_models(
+                    _anchor_student(), None)
     with pytest.raises(ValueError, match='must be an mmdet anchor head'):
-        LSHLoss(in_channels=2, std=1.0, anchor_mask_head='bbox_head.cls_convs'
-                ).bind_models(_anchor_student(), None)
+        LSHLoss(in_channels=2, std=1.0,
+                anchor_mask_head='bbox_head.cls_convs').bind_models(
+                    _anchor_student(), None)
     with pytest.raises(TypeError, match='anchor_mask_head must be the path'):
         LSHLoss(in_channels=2, std=1.0, anchor_mask_head=3)
 
@@ -701,15 +719,15 @@ def test_distiller_level_reduction(reduction):
         loss=dict(type='mmkd.LSHLoss', level_reduction=reduction,
                   loss_weight=2.0, **kw))
     s_levels, t_levels = _two_level_outputs(seed=20)
-    out = model.distill_losses({'backbone': s_levels},
-                               {'backbone': t_levels})
+    out = model.distill_losses({'backbone': s_levels}, {'backbone': t_levels})
     ref_loss = LSHLoss(**kw)
     if reduction == 'mean':
         ref = _ref_dense(s_levels, t_levels, ref_loss, 1)
         assert {'distill.feat.l2', 'distill.feat.lsh'} <= set(out)
     else:
-        ref = sum(_ref_dense([s], [t], ref_loss, 1)
-                  for s, t in zip(s_levels, t_levels))
+        ref = sum(
+            _ref_dense([s], [t], ref_loss, 1)
+            for s, t in zip(s_levels, t_levels))
         assert {'distill.feat.l0.lsh', 'distill.feat.l1.lsh'} <= set(out)
     _close(out['distill.feat.loss'], 2.0 * ref, tol=1e-6)
 
@@ -734,19 +752,22 @@ def test_distiller_joint_levels_entry_errors(entry, match):
 def test_distiller_wrapped_joint_levels_loss_error():
     base = dict(type='mmkd.LSHLoss', in_channels=3, num_bits=5, std=0.6,
                 bias='zero')
-    with pytest.raises(ValueError, match="AvatarLoss calls its LSHLoss one "
-                       "level at a time.*level_reduction='sum'"):
+    with pytest.raises(
+            ValueError, match="AvatarLoss calls its LSHLoss one "
+            "level at a time.*level_reduction='sum'"):
         _distiller(student='backbone', teacher='backbone', connector=None,
                    loss=dict(type='mmkd.AvatarLoss', base=base))
-    _distiller(student='backbone', teacher='backbone', connector=None,
-               loss=dict(type='mmkd.AvatarLoss',
-                         base=dict(base, level_reduction='sum')))
+    _distiller(
+        student='backbone', teacher='backbone', connector=None,
+        loss=dict(type='mmkd.AvatarLoss', base=dict(base,
+                                                    level_reduction='sum')))
 
 
 def test_distiller_binds_anchor_head_and_reports_a_wrong_one():
-    with pytest.raises(ValueError, match="anchor_mask_head='head' "
-                       r'\(LinearClsHead\) must be an mmdet anchor head'):
-        _distiller(student='backbone', teacher='backbone', connector=None,
-                   loss=dict(type='mmkd.LSHLoss', in_channels=3,
-                             num_bits=5, std=0.6, bias='zero',
-                             anchor_mask_head='head'))
+    with pytest.raises(
+            ValueError, match="anchor_mask_head='head' "
+            r'\(LinearClsHead\) must be an mmdet anchor head'):
+        _distiller(
+            student='backbone', teacher='backbone', connector=None,
+            loss=dict(type='mmkd.LSHLoss', in_channels=3, num_bits=5, std=0.6,
+                      bias='zero', anchor_mask_head='head'))

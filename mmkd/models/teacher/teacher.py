@@ -22,11 +22,12 @@ def _build_in_scope(model_cfg: dict, scope: Optional[str]) -> nn.Module:
         return MODELS.build(model_cfg)
 
 
-def teacher_model_cfg(teacher: Union[dict, ConfigDict]
-                      ) -> Tuple[dict, Optional[str]]:
+def teacher_model_cfg(
+        teacher: Union[dict, ConfigDict]) -> Tuple[dict, Optional[str]]:
     """Return ``(model_cfg, default_scope)`` of a teacher spec.
 
-    ``teacher`` is ``dict(config=PATH_OR_PKG, checkpoint=..., cfg_options=...)``
+    ``teacher`` is
+    ``dict(config=PATH_OR_PKG, checkpoint=..., cfg_options=...)``
     (the config file's ``model`` is used, built in its ``default_scope``) or
     ``dict(model=MODEL_CFG, checkpoint=...)``.
     """
@@ -34,8 +35,9 @@ def teacher_model_cfg(teacher: Union[dict, ConfigDict]
         raise TypeError('teacher must be a dict with `config` (a config file '
                         'or mmdet::/mmseg:: name) or `model`, and '
                         f'`checkpoint`; got {type(teacher).__name__}')
-    unknown = set(teacher) - {'config', 'model', 'checkpoint', 'cfg_options',
-                              'default_scope'}
+    unknown = set(teacher) - {
+        'config', 'model', 'checkpoint', 'cfg_options', 'default_scope'
+    }
     if unknown:
         raise ValueError(f'unknown teacher keys {sorted(unknown)}; expected '
                          'config or model, checkpoint, cfg_options')
@@ -44,8 +46,9 @@ def teacher_model_cfg(teacher: Union[dict, ConfigDict]
                          'file whose `model` is the teacher) or `model`')
     if 'config' in teacher:
         cfg = teacher['config']
-        cfg = load_config(cfg if isinstance(cfg, (str, Config)) else dict(cfg),
-                          teacher.get('cfg_options'))
+        cfg = load_config(
+            cfg if isinstance(cfg, (str, Config)) else dict(cfg),
+            teacher.get('cfg_options'))
         if 'model' not in cfg:
             raise ValueError(f'teacher config {teacher["config"]!r} has no '
                              '`model`')
@@ -70,11 +73,11 @@ def _class_count_hint(model: nn.Module, state: dict, own: dict, bad: list,
     found = set()
     for key in bad:
         parts = key.split('.')[:-1]
-        owner = next((p for p in ('.'.join(parts[:i])
-                                  for i in range(len(parts), 0, -1))
-                      if isinstance(getattr(model.get_submodule(p),
-                                            'num_classes', None), int)),
-                     None)
+        owner = next(
+            (p for p in ('.'.join(parts[:i]) for i in range(len(parts), 0, -1))
+             if isinstance(
+                 getattr(model.get_submodule(p), 'num_classes', None), int)),
+            None)
         if owner is None:
             return None
         ours = model.get_submodule(owner).num_classes
@@ -103,13 +106,16 @@ def check_state_shapes(model: nn.Module, state: dict, checkpoint: str,
     between ``state`` (the checkpoint's) and ``model``, with both shapes and
     the fix (torch's own error lists the shapes but not the cause)."""
     own = model.state_dict()
-    bad = [k for k, v in state.items()
-           if k in own and hasattr(v, 'shape') and
-           tuple(v.shape) != tuple(own[k].shape)]
+    bad = [
+        k for k, v in state.items() if k in own and hasattr(v, 'shape')
+        and tuple(v.shape) != tuple(own[k].shape)
+    ]
     if not bad:
         return
-    lines = [f'  {k}: checkpoint {_shape(state[k])}, {role} model '
-             f'{_shape(own[k])}' for k in bad[:8]]
+    lines = [
+        f'  {k}: checkpoint {_shape(state[k])}, {role} model '
+        f'{_shape(own[k])}' for k in bad[:8]
+    ]
     if len(bad) > 8:
         lines.append(f'  ... ({len(bad)} of the {len(own)} keys in all)')
     missing = [k for k in own if k not in state]
@@ -144,12 +150,14 @@ def load_state_dict_strict(model: nn.Module, checkpoint: str,
             'it from the model zoo, and point `checkpoint` at the .pth file.')
     ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
-    state = {(k[len('module.'):] if k.startswith('module.') else k): v
-             for k, v in state.items()}
+    state = {
+        (k[len('module.'):] if k.startswith('module.') else k): v
+        for k, v in state.items()
+    }
 
     def show(keys):
-        return ', '.join(keys[:8]) + (
-            f' ... ({len(keys)} in all)' if len(keys) > 8 else '')
+        return ', '.join(
+            keys[:8]) + (f' ... ({len(keys)} in all)' if len(keys) > 8 else '')
 
     if check_state is not None:
         check_state(model, state)

@@ -38,28 +38,25 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from .recorder import map_tensors
+from mmkd.models.recording.recorder import map_tensors
 
 #: PyTorch layers that take channels-last tensors and compute the same values
 SAFE_TYPES: Tuple[type, ...] = (
     nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
-    nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
-    nn.InstanceNorm3d, nn.LocalResponseNorm,
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU,
-    nn.GELU, nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardswish,
-    nn.Hardsigmoid, nn.Hardtanh, nn.Softplus, nn.Softmax, nn.Softmax2d,
-    nn.LogSoftmax,
+    nn.ConvTranspose3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
+    nn.SyncBatchNorm, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm1d,
+    nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LocalResponseNorm, nn.ReLU,
+    nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
+    nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid,
+    nn.Hardtanh, nn.Softplus, nn.Softmax, nn.Softmax2d, nn.LogSoftmax,
     nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
     nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
     nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
-    nn.AdaptiveMaxPool3d,
-    nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d,
-    nn.PixelShuffle, nn.PixelUnshuffle, nn.ZeroPad2d, nn.ConstantPad2d,
-    nn.ReflectionPad2d, nn.ReplicationPad2d,
-    nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.Identity, nn.Linear,
-    nn.Flatten, nn.Sequential)
+    nn.AdaptiveMaxPool3d, nn.Upsample, nn.UpsamplingNearest2d,
+    nn.UpsamplingBilinear2d, nn.PixelShuffle, nn.PixelUnshuffle, nn.ZeroPad2d,
+    nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d, nn.Dropout,
+    nn.Dropout2d, nn.Dropout3d, nn.Identity, nn.Linear, nn.Flatten,
+    nn.Sequential)
 #: containers without a forward of their own
 CONTAINER_TYPES: Tuple[type, ...] = (nn.ModuleList, nn.ModuleDict)
 #: (module, class name) of mmcv's thin wrappers of PyTorch layers
@@ -82,8 +79,8 @@ SAFE_MMCV_TYPES: Tuple[Tuple[str, str], ...] = (
 #: where compiled code that reads raw NCHW memory comes from
 UNSAFE_ORIGINS = ('mmcv.ops', 'mmcv._ext')
 #: where compiled functions are layout-aware or take no tensors
-SAFE_ORIGINS = ('torch', 'builtins', 'math', '_operator', 'operator',
-                'numpy', 'itertools', 'functools', 'collections', 'warnings')
+SAFE_ORIGINS = ('torch', 'builtins', 'math', '_operator', 'operator', 'numpy',
+                'itertools', 'functools', 'collections', 'warnings')
 
 
 def _origin(obj) -> str:
@@ -174,13 +171,13 @@ def boundary_reason(module: nn.Module, safe_forwards: set) -> Optional[str]:
     if calls:
         return (f'{origin}.{cls.__name__} (its forward calls '
                 f'{", ".join(calls)})')
-    if not module._modules:
+    if next(module.children(), None) is None:
         return f'{origin}.{cls.__name__} (a layer of unknown layout)'
     return None
 
 
-def plan_layout(model: nn.Module, relayed: Iterable[str] = ()
-                ) -> Dict[str, str]:
+def plan_layout(
+    model: nn.Module, relayed: Iterable[str] = ()) -> Dict[str, str]:
     """``{module path: reason}`` of the outermost boundaries of ``model``
     (see the module docstring); ``relayed``: paths of the modules given an
     argument from the student."""
@@ -225,23 +222,25 @@ def apply_layout(model: nn.Module, plan: Dict[str, str]) -> List:
                 # as Module.to(memory_format=...): explicit NHWC strides,
                 # also for 1 x 1 kernels, whose NCHW strides would pass
                 # for channels-last too (and make convolutions pick NCHW)
-                tensor.data = tensor.data.to(
-                    memory_format=torch.channels_last)
+                tensor.data = tensor.data.to(memory_format=torch.channels_last)
     return [
         model.get_submodule(path).register_forward_pre_hook(
-            _contiguous_inputs, with_kwargs=True)
-        for path in plan
+            _contiguous_inputs, with_kwargs=True) for path in plan
     ]
 
 
 def describe_plan(plan: Dict[str, str], limit: int = 6) -> str:
     """One line per boundary (at most ``limit``, then a count)."""
-    lines = [f'{path or "<teacher>"}: {reason}'
-             for path, reason in list(plan.items())[:limit]]
+    lines = [
+        f'{path or "<teacher>"}: {reason}'
+        for path, reason in list(plan.items())[:limit]
+    ]
     if len(plan) > limit:
         lines.append(f'... and {len(plan) - limit} more')
     return '; '.join(lines)
 
 
-__all__ = ['SAFE_TYPES', 'SAFE_MMCV_TYPES', 'apply_layout', 'boundary_reason',
-           'describe_plan', 'plan_layout', 'unsafe_calls']
+__all__ = [
+    'SAFE_TYPES', 'SAFE_MMCV_TYPES', 'apply_layout', 'boundary_reason',
+    'describe_plan', 'plan_layout', 'unsafe_calls'
+]

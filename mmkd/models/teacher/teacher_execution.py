@@ -9,9 +9,9 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from torch import Tensor
 
+from mmkd.models.recording.recorder import map_tensors
 from .bn_folding import fold_batchnorm
 from .conv_prepacking import prepack_conv_weights
-from .recorder import map_tensors
 from .teacher_compile import compile_backbone
 from .teacher_layout import apply_layout, describe_plan, plan_layout
 
@@ -49,18 +49,18 @@ class TeacherExecution:
       channels-last reaches only the layers that take it: mmcv's ops (which
       read their input as NCHW), layers of unknown layout and modules fed
       from the student are *boundaries* that keep NCHW weights and get
-      contiguous inputs (:mod:`~mmkd.models.distillers.teacher_layout`;
+      contiguous inputs (:mod:`~mmkd.models.teacher.teacher_layout`;
       decided at build time and logged once).
     - ``fold_batchnorm``: ``True`` (default) folds each eval-mode BatchNorm
       into the convolution that feeds it (see
-      :mod:`~mmkd.models.distillers.bn_folding`: the same values up to
+      :mod:`~mmkd.models.teacher.bn_folding`: the same values up to
       float rounding, one pass over the feature map less per BatchNorm;
       the teacher's ``state_dict`` and parameters stay the checkpoint's),
       ``False`` runs the BatchNorms as they are.
     - ``prepack``: ``True`` (default) reorders each convolution's weight
       into oneDNN's layout once per input size, on its first CPU call,
       instead of on every call (see
-      :mod:`~mmkd.models.distillers.conv_prepacking`: the same oneDNN
+      :mod:`~mmkd.models.teacher.conv_prepacking`: the same oneDNN
       kernels, the same values; a convolution whose input size keeps
       changing stops packing). It applies to a channels-last
       teacher (with NCHW inputs it measured slower) and takes effect in its
@@ -68,7 +68,7 @@ class TeacherExecution:
       precision. ``False`` leaves the convolutions as they are.
     - ``compile``: ``True`` compiles the teacher's ``backbone`` with
       ``torch.compile`` (inductor, weights frozen as constants; see
-      :mod:`~mmkd.models.distillers.teacher_compile`), unless a recorded
+      :mod:`~mmkd.models.teacher.teacher_compile`), unless a recorded
       module lies inside it; the values are the same up to float rounding.
       ``False`` (default), as mmengine's own ``compile``: the first
       iteration pays the compilation (15-30 s for a ResNet-50 on two CPU
@@ -105,10 +105,8 @@ class TeacherExecution:
     """
 
     def __init__(self, memory_format: str = 'auto',
-                 fold_batchnorm: bool = True,
-                 prepack: bool = True,
-                 compile: bool = False,
-                 precision: str = 'auto') -> None:
+                 fold_batchnorm: bool = True, prepack: bool = True,
+                 compile: bool = False, precision: str = 'auto') -> None:
         self.memory_format = _choice('memory_format', memory_format,
                                      MEMORY_FORMATS)
         self.fold_batchnorm = _flag('fold_batchnorm', fold_batchnorm)
@@ -124,16 +122,20 @@ class TeacherExecution:
     @classmethod
     def from_cfg(cls, cfg: Optional[dict]) -> 'TeacherExecution':
         cfg = dict(cfg or {})
-        allowed = ['memory_format', 'fold_batchnorm', 'prepack', 'compile',
-                   'precision']
+        allowed = [
+            'memory_format', 'fold_batchnorm', 'prepack', 'compile',
+            'precision'
+        ]
         unknown = set(cfg) - set(allowed)
         if unknown:
             raise ValueError(f'teacher_exec: unknown keys {sorted(unknown)}; '
                              f'allowed: {allowed}')
         return cls(**cfg)
 
-    def prepare(self, teacher: nn.Module, keep: Iterable[str] = (),
-                relayed: Iterable[str] = ()) -> None:
+    def prepare(
+        self, teacher: nn.Module, keep: Iterable[str] = (),
+        relayed: Iterable[str] = ()
+    ) -> None:
         """Fold the teacher's BatchNorms, prepack its convolutions, compile
         its backbone and put its weights in the chosen layout, as chosen
         (once, at build time, after its checkpoint is loaded; device
@@ -167,8 +169,8 @@ class TeacherExecution:
             layout = 'channels_last throughout'
         return (f'teacher execution: layout {layout}; {self.num_folded} '
                 f'BatchNorm(s) folded; {self.num_prepacked} convolution(s) '
-                f'prepacked; precision {self.precision!r}'
-                + ('; backbone compiled' if self.compiled else ''))
+                f'prepacked; precision {self.precision!r}' +
+                ('; backbone compiled' if self.compiled else ''))
 
     def inputs(self, inputs):
         """The batch as the teacher takes it (NHWC for a channels-last
@@ -205,8 +207,10 @@ class TeacherExecution:
                 t = t.to(dtype)
             return t.contiguous()
 
-        return {path: [map_tensors(out, convert) for out in outs]
-                for path, outs in recorded.items()}
+        return {
+            path: [map_tensors(out, convert) for out in outs]
+            for path, outs in recorded.items()
+        }
 
 
 __all__ = ['TeacherExecution', 'MEMORY_FORMATS', 'PRECISIONS']

@@ -5,8 +5,8 @@ mmengine's AmpOptimWrapper (mmkd's CPU variant, bf16 autocast), a
 bfloat16, and the losses receive float32 either way."""
 import pytest
 import torch
-
 from dense_utils import load, shrink_det_cfg
+
 from mmkd.apis import build_runner, prepare_train_cfg
 from mmkd.engine.optimizers import CPUAmpOptimWrapper
 
@@ -27,8 +27,8 @@ def _amp_run(teacher_ckpt, data_root, work_dir, precision=None, amp=True):
     # CPU bf16 convolution gave NaN weight gradients (torch 2.13)
     cfg = shrink_det_cfg(cfg, data_root, str(work_dir), batch_size=4,
                          img_scale=(128, 128))
-    runner = build_runner(prepare_train_cfg(cfg, work_dir=str(work_dir),
-                                            amp=amp))
+    runner = build_runner(
+        prepare_train_cfg(cfg, work_dir=str(work_dir), amp=amp))
     model = runner.model
     seen = dict(teacher=[], student=[], loss=[])
     # a teacher module inside the backbone, one of the neck's outputs of the
@@ -48,11 +48,13 @@ def _amp_run(teacher_ckpt, data_root, work_dir, precision=None, amp=True):
     return runner, seen
 
 
-@pytest.mark.parametrize('precision,teacher_dtype', [
-    ('fp32', torch.float32),
-    (None, torch.bfloat16),  # the default, 'auto': the run's autocast
-    ('auto', torch.bfloat16),
-])
+@pytest.mark.parametrize(
+    'precision,teacher_dtype',
+    [
+        ('fp32', torch.float32),
+        (None, torch.bfloat16),  # the default, 'auto': the run's autocast
+        ('auto', torch.bfloat16),
+    ])
 def test_teacher_precision_under_cpu_amp(teacher_ckpt, coco_shapes_root,
                                          tmp_path, precision, teacher_dtype):
     runner, seen = _amp_run(teacher_ckpt, coco_shapes_root, tmp_path,
@@ -63,10 +65,10 @@ def test_teacher_precision_under_cpu_amp(teacher_ckpt, coco_shapes_root,
     train = seen['teacher'][-2:]
     assert train == [teacher_dtype] * 2
     assert seen['student'] == [torch.bfloat16] * 2  # the run is amp
-    assert seen['loss'] and set(seen['loss']) == {(torch.float32,
-                                                   torch.float32)}
-    assert all(torch.isfinite(p).all()
-               for p in runner.model.student.parameters())
+    assert seen['loss'] and set(
+        seen['loss']) == {(torch.float32, torch.float32)}
+    assert all(
+        torch.isfinite(p).all() for p in runner.model.student.parameters())
 
 
 def test_fp32_run_keeps_everything_fp32(teacher_ckpt, coco_shapes_root,

@@ -25,9 +25,9 @@ def parse_relay_spec(spec, where: str) -> Tuple[str, ArgKey]:
     if not isinstance(path, str) or not path:
         raise ValueError(f'{where}: teacher_input_from_student.module must '
                          f'be a dotted module path, {example}; got {path!r}')
-    if isinstance(arg, bool) or not (
-            (isinstance(arg, int) and arg >= 0) or
-            (isinstance(arg, str) and arg.isidentifier())):
+    if isinstance(arg,
+                  bool) or not ((isinstance(arg, int) and arg >= 0) or
+                                (isinstance(arg, str) and arg.isidentifier())):
         raise ValueError(
             f'{where}: teacher_input_from_student.arg must be the index '
             '(int >= 0) of a positional argument of the module\'s forward or '
@@ -75,10 +75,12 @@ class StudentInputRelay:
         for path, arg in self.specs.items():
             s_mod = get_module(student, path, 'student')
             t_mod = get_module(teacher, path, 'teacher')
-            self._handles.append(s_mod.register_forward_pre_hook(
-                self._record_hook(path, arg), with_kwargs=True))
-            self._handles.append(t_mod.register_forward_pre_hook(
-                self._feed_hook(path, arg), with_kwargs=True))
+            self._handles.append(
+                s_mod.register_forward_pre_hook(
+                    self._record_hook(path, arg), with_kwargs=True))
+            self._handles.append(
+                t_mod.register_forward_pre_hook(
+                    self._feed_hook(path, arg), with_kwargs=True))
 
     def __bool__(self) -> bool:
         return bool(self.specs)
@@ -197,8 +199,7 @@ class StudentInputRelay:
         self._handles.clear()
 
 
-def collect_relay_specs(entries, where: str = 'distill'
-                        ) -> Dict[str, ArgKey]:
+def collect_relay_specs(entries, where: str = 'distill') -> Dict[str, ArgKey]:
     """The ``{module: arg}`` of all entries' ``teacher_input_from_student``
     (entries naming the same module must name the same argument)."""
     specs: Dict[str, ArgKey] = {}

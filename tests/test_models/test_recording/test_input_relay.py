@@ -5,9 +5,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmkd.models.distillers import DistillEntry, StudentInputRelay
-from mmkd.models.distillers.input_relay import (collect_relay_specs,
-                                                parse_relay_spec)
+from mmkd.models.distillers import DistillEntry
+from mmkd.models.recording import StudentInputRelay
+from mmkd.models.recording.input_relay import (collect_relay_specs,
+                                               parse_relay_spec)
 
 
 class Pool(nn.Module):
@@ -150,8 +151,9 @@ def test_student_that_never_calls_the_module():
 def test_argument_not_in_the_call_names_the_fix():
     student, teacher = Net(0.0), Net(0.0)
     relay = StudentInputRelay(student, teacher, {'pool': 5})
-    with pytest.raises(RuntimeError, match=r"3 positional argument.*"
-                       r"positional argument 5 of 'pool'.*fix `arg`"):
+    with pytest.raises(
+            RuntimeError, match=r"3 positional argument.*"
+            r"positional argument 5 of 'pool'.*fix `arg`"):
         with relay.recording(torch.ones(1, 3)):
             student(torch.ones(1, 3))
 
@@ -192,8 +194,11 @@ def _entry(index, **relay):
 
 
 def test_entries_must_agree_on_a_module():
-    same = [_entry(0, module='roi', arg=1), _entry(1, module='roi', arg=1),
-            _entry(2)]
+    same = [
+        _entry(0, module='roi', arg=1),
+        _entry(1, module='roi', arg=1),
+        _entry(2)
+    ]
     assert collect_relay_specs(same) == {'roi': 1}
     with pytest.raises(ValueError, match="'e0' and 'e1'.*different"):
         collect_relay_specs(

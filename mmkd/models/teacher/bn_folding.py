@@ -49,8 +49,7 @@ def is_plain_conv(module: nn.Module) -> bool:
     zero padding."""
     from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
     return (isinstance(module, nn.Conv2d)
-            and type(module).forward in (nn.Conv2d.forward,
-                                         MMCVConv2d.forward)
+            and type(module).forward in (nn.Conv2d.forward, MMCVConv2d.forward)
             and module.padding_mode == 'zeros')
 
 
@@ -65,7 +64,7 @@ def _candidates(parent: nn.Module) -> List[Tuple[str, str]]:
     directly (the three structures of the module docstring)."""
     from mmcv.cnn import ConvModule
     if isinstance(parent, nn.Sequential):
-        names = list(parent._modules)
+        names = [name for name, _ in parent.named_children()]
         return list(zip(names, names[1:]))
     if isinstance(parent, ConvModule):
         order = list(parent.order)
@@ -76,13 +75,14 @@ def _candidates(parent: nn.Module) -> List[Tuple[str, str]]:
     pairs = []
     for k in range(1, 4):
         norm_name = getattr(parent, f'norm{k}_name', None)
-        if isinstance(norm_name, str) and f'conv{k}' in parent._modules:
+        if isinstance(norm_name, str) and \
+                isinstance(getattr(parent, f'conv{k}', None), nn.Module):
             pairs.append((f'conv{k}', norm_name))
     return pairs
 
 
-def foldable_pairs(model: nn.Module,
-                   keep: Iterable[str] = ()) -> List[Tuple[str, str]]:
+def foldable_pairs(
+    model: nn.Module, keep: Iterable[str] = ()) -> List[Tuple[str, str]]:
     """Paths ``(conv, bn)`` of the pairs :func:`fold_batchnorm` folds in
     ``model``; pairs with a path in ``keep`` (recorded modules) are left
     out."""
@@ -91,16 +91,15 @@ def foldable_pairs(model: nn.Module,
     for path, parent in model.named_modules():
         prefix = f'{path}.' if path else ''
         for conv_name, bn_name in _candidates(parent):
-            conv = parent._modules.get(conv_name)
-            bn = parent._modules.get(bn_name)
+            children = dict(parent.named_children())
+            conv = children.get(conv_name)
+            bn = children.get(bn_name)
             conv_path, bn_path = prefix + conv_name, prefix + bn_name
             if is_plain_conv(conv) and _eval_bn(bn) and \
                     bn.num_features == conv.out_channels and \
                     not {conv_path, bn_path} & keep:
                 pairs.append((conv_path, bn_path))
     return pairs
-
-
 
 
 def conv_weights(conv: nn.Conv2d) -> Tuple[Tensor, Optional[Tensor]]:
@@ -115,8 +114,8 @@ def conv_forward(conv: nn.Conv2d, x: Tensor) -> Tensor:
     """``conv(x)`` computed with :func:`conv_weights` (a plain convolution
     with zero padding)."""
     weight, bias = conv_weights(conv)
-    return F.conv2d(x, weight, bias, conv.stride, conv.padding,
-                    conv.dilation, conv.groups)
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation,
+                    conv.groups)
 
 
 def _pass_on(self: nn.Module, x: Tensor) -> Tensor:
@@ -137,9 +136,9 @@ def fold_batchnorm(model: nn.Module, keep: Iterable[str] = ()) -> int:
     for conv_path, bn_path in pairs:
         conv = model.get_submodule(conv_path)
         bn = model.get_submodule(bn_path)
-        weight, bias = fuse_conv_bn_weights(
-            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
-            bn.weight, bn.bias)
+        weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias,
+                                            bn.running_mean, bn.running_var,
+                                            bn.eps, bn.weight, bn.bias)
         conv.register_buffer('folded_weight', weight.detach(),
                              persistent=False)
         conv.register_buffer('folded_bias', bias.detach(), persistent=False)
@@ -150,5 +149,7 @@ def fold_batchnorm(model: nn.Module, keep: Iterable[str] = ()) -> int:
     return len(pairs)
 
 
-__all__ = ['conv_forward', 'conv_weights', 'foldable_pairs', 'fold_batchnorm',
-           'is_plain_conv']
+__all__ = [
+    'conv_forward', 'conv_weights', 'foldable_pairs', 'fold_batchnorm',
+    'is_plain_conv'
+]

@@ -10,10 +10,10 @@ student's runs to the end.
 """
 import pytest
 import torch
-from mmengine.registry import DefaultScope
-
 from dense_utils import (config_path, load, mirror_default_teacher,
                          save_untrained, shrink_det_cfg)
+from mmengine.registry import DefaultScope
+
 from mmkd.apis import build_runner, prepare_train_cfg
 from mmkd.registry import MODELS
 
@@ -85,8 +85,7 @@ def _twin_distiller(same_weights_ckpt, paths=tuple(PATHS), box_act=None,
         model = MODELS.build(
             dict(type='mmkd.SingleTeacherDistiller', student=cfg.model,
                  teacher=dict(config=config_path(FRCNN_S), checkpoint=ckpt),
-                 teacher_exec=teacher_exec,
-                 distill=_entries(paths, box_act)))
+                 teacher_exec=teacher_exec, distill=_entries(paths, box_act)))
     model.student.load_state_dict(state)
     # eval mode: the student's BatchNorm uses the running statistics, as the
     # teacher's does; loss mode still samples RoIs for the box head
@@ -94,8 +93,8 @@ def _twin_distiller(same_weights_ckpt, paths=tuple(PATHS), box_act=None,
 
 
 def _batches(coco_shapes_root, tmp_path, num):
-    cfg = shrink_det_cfg(load(FRCNN_S), coco_shapes_root, str(tmp_path),
-                         batch_size=2)
+    cfg = shrink_det_cfg(
+        load(FRCNN_S), coco_shapes_root, str(tmp_path), batch_size=2)
     runner = build_runner(prepare_train_cfg(cfg, work_dir=str(tmp_path)))
     loader = iter(runner.train_dataloader)
     return [next(loader) for _ in range(num)]
@@ -104,22 +103,23 @@ def _batches(coco_shapes_root, tmp_path, num):
 # the teacher's forward stops after the deepest recorded module of each set:
 # right after bn2 (before `out += identity`), after the box head's fc (before
 # its ReLU), after the FPN, or after everything
-@pytest.mark.parametrize('paths,box_act', [
-    (('backbone.layer2.0.bn2', 'backbone.layer2.0.conv2'), None),
-    ((BOX_FEAT, ), None),
-    ((BOX_FEAT, ), dict(type='ReLU')),
-    (('neck', ), None),
-    (tuple(PATHS), None),
-], ids=['resnet-block', 'box-fc', 'box-fc-relu', 'fpn', 'all'])
+@pytest.mark.parametrize(
+    'paths,box_act', [
+        (('backbone.layer2.0.bn2', 'backbone.layer2.0.conv2'), None),
+        ((BOX_FEAT, ), None),
+        ((BOX_FEAT, ), dict(type='ReLU')),
+        (('neck', ), None),
+        (tuple(PATHS), None),
+    ], ids=['resnet-block', 'box-fc', 'box-fc-relu', 'fpn', 'all'])
 def test_identical_networks_give_zero_loss_on_every_step(
         same_weights_ckpt, coco_shapes_root, tmp_path, paths, box_act):
     model = _twin_distiller(same_weights_ckpt, paths, box_act)
     _check_zero_loss_on_every_step(model, paths, coco_shapes_root, tmp_path)
 
 
-@pytest.mark.parametrize('paths', [
-    ('backbone.layer2.0.bn2', 'backbone.layer2.0.conv2'), tuple(PATHS)
-], ids=['resnet-block', 'all'])
+@pytest.mark.parametrize('paths',
+                         [('backbone.layer2.0.bn2', 'backbone.layer2.0.conv2'),
+                          tuple(PATHS)], ids=['resnet-block', 'all'])
 def test_identical_networks_zero_loss_with_the_default_teacher(
         same_weights_ckpt, coco_shapes_root, tmp_path, paths):
     """The same with the default teacher options (channels-last, folded
@@ -145,14 +145,13 @@ def _check_zero_loss_on_every_step(model, paths, coco_shapes_root, tmp_path):
             value = losses[f'distill.{path}.loss']
             assert value.item() == 0.0, (step, path, value.item())
         # the student's loss still back-propagates through the copies
-        sum(v for k, v in losses.items() if 'loss' in k and
-            isinstance(v, torch.Tensor)).backward()
+        sum(v for k, v in losses.items()
+            if 'loss' in k and isinstance(v, torch.Tensor)).backward()
         model.student.zero_grad()
 
 
 def test_only_outputs_modified_in_place_are_copied(same_weights_ckpt,
-                                                   coco_shapes_root,
-                                                   tmp_path):
+                                                   coco_shapes_root, tmp_path):
     model = _twin_distiller(same_weights_ckpt)
     data = model.data_preprocessor(
         _batches(coco_shapes_root, tmp_path, 1)[0], True)
@@ -175,8 +174,8 @@ def test_recording_equals_an_independent_forward(same_weights_ckpt,
                                          data['data_samples'], mode='tensor')
     backbone = model.teacher.backbone
     with torch.no_grad():
-        x = backbone.maxpool(backbone.relu(backbone.norm1(
-            backbone.conv1(inputs))))
+        x = backbone.maxpool(
+            backbone.relu(backbone.norm1(backbone.conv1(inputs))))
         x = backbone.layer1(x)
         block = backbone.layer2[0]
         hidden = block.relu(block.norm1(block.conv1(x)))
@@ -184,8 +183,8 @@ def test_recording_equals_an_independent_forward(same_weights_ckpt,
         bn2 = block.norm2(conv2)
     torch.testing.assert_close(out['backbone.layer2.0.conv2'][0], conv2,
                                rtol=0, atol=0)
-    torch.testing.assert_close(out['backbone.layer2.0.bn2'][0], bn2,
-                               rtol=0, atol=0)
+    torch.testing.assert_close(out['backbone.layer2.0.bn2'][0], bn2, rtol=0,
+                               atol=0)
     assert (bn2 < 0).any()  # pre-residual, pre-ReLU: a ReLU would show
 
 
@@ -210,9 +209,10 @@ def test_module_not_run_in_teacher_forward_mode_fails_before_training(
     runner = _retina_runner(retina_ckpt, coco_shapes_root, tmp_path,
                             student='bbox_head', teacher='bbox_head',
                             student_index=0, teacher_index=0)
-    with pytest.raises(RuntimeError,
-                       match=r"teacher: modules \['bbox_head'\] produced no "
-                       r"output.*teacher_forward_mode='predict'"):
+    with pytest.raises(
+            RuntimeError,
+            match=r"teacher: modules \['bbox_head'\] produced no "
+            r"output.*teacher_forward_mode='predict'"):
         runner.train()
     assert runner.iter == 0
 
@@ -221,9 +221,9 @@ def test_index_past_the_tuple_end_fails_before_training(
         retina_ckpt, coco_shapes_root, tmp_path):
     runner = _retina_runner(retina_ckpt, coco_shapes_root, tmp_path,
                             student_index=[0, 5], teacher_index=[0, 5])
-    with pytest.raises(IndexError,
-                       match=r"index \[5\] is past the end.*tuple of 5 "
-                       r"elements.*0\.\.4"):
+    with pytest.raises(
+            IndexError, match=r"index \[5\] is past the end.*tuple of 5 "
+            r"elements.*0\.\.4"):
         runner.train()
     assert runner.iter == 0
 

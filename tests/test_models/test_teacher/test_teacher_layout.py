@@ -18,11 +18,11 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
+from dense_utils import load, mirror_default_teacher, shrink_det_cfg
 from mmengine.registry import DefaultScope
 
-from dense_utils import load, mirror_default_teacher, shrink_det_cfg
 from mmkd.apis import build_runner, prepare_train_cfg
-from mmkd.models.distillers import teacher_layout
+from mmkd.models.teacher import teacher_layout
 from mmkd.registry import MODELS
 
 FRCNN_S = 'configs/toy/faster-rcnn_r18-w32_shapes-coco.py'
@@ -52,11 +52,12 @@ def _twin(model_cfg: dict, state: dict, ckpt: str, entries: list,
         memory_format=memory_format)
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(
-            dict(type='mmkd.SingleTeacherDistiller',
-                 student=copy.deepcopy(model_cfg),
-                 teacher=dict(model=copy.deepcopy(model_cfg),
-                              checkpoint=ckpt, default_scope='mmdet'),
-                 teacher_exec=teacher_exec, distill=entries))
+            dict(
+                type='mmkd.SingleTeacherDistiller',
+                student=copy.deepcopy(model_cfg), teacher=dict(
+                    model=copy.deepcopy(model_cfg), checkpoint=ckpt,
+                    default_scope='mmdet'), teacher_exec=teacher_exec,
+                distill=entries))
     model.student.load_state_dict(state)
     model.eval()
     mirror_default_teacher(model.student)
@@ -77,8 +78,11 @@ def _losses_over_steps(model, batches):
     for batch in batches + batches[:1]:  # a batch seen again
         data = model.data_preprocessor(batch, True)
         losses = model.loss(data['inputs'], data['data_samples'])
-        values.append({k: v.item() for k, v in losses.items()
-                       if k.startswith('distill.') and k.endswith('.loss')})
+        values.append({
+            k: v.item()
+            for k, v in losses.items()
+            if k.startswith('distill.') and k.endswith('.loss')
+        })
     return values
 
 
@@ -117,8 +121,9 @@ def _twin_weights(model_cfg, tmp_path_factory):
 
 @pytest.mark.parametrize('memory_format', FORMATS,
                          ids=['default', 'channels_last'])
-def test_roi_entry_identical_networks_zero_loss(
-        frcnn_twin_ckpt, coco_shapes_root, tmp_path, memory_format):
+def test_roi_entry_identical_networks_zero_loss(frcnn_twin_ckpt,
+                                                coco_shapes_root, tmp_path,
+                                                memory_format):
     model_cfg, ckpt, state = frcnn_twin_ckpt
     model = _twin(model_cfg, state, ckpt, _roi_entry(), memory_format)
     boundaries = model.teacher_exec.boundaries
@@ -134,9 +139,8 @@ def test_roi_entry_without_the_boundaries_is_wrong(frcnn_twin_ckpt,
                                                    monkeypatch):
     """The control: channels-last maps reaching RoIAlign (no boundaries)
     give other RoI features, so the test above can fail."""
-    monkeypatch.setattr(
-        'mmkd.models.distillers.teacher_execution.plan_layout',
-        lambda model, relayed=(): {})
+    monkeypatch.setattr('mmkd.models.teacher.teacher_execution.plan_layout',
+                        lambda model, relayed=(): {})
     model_cfg, ckpt, state = frcnn_twin_ckpt
     model = _twin(model_cfg, state, ckpt, _roi_entry())
     assert model.teacher_exec.boundaries == {}
@@ -151,8 +155,8 @@ def _dcn_retina_cfg():
     second stage has deformable convolutions (mmcv's DeformConv2dPack)."""
     cfg = load(RETINA_S).model
     cfg.backbone.update(
-        depth=50, base_channels=16,
-        dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
+        depth=50, base_channels=16, dcn=dict(type='DCN', deform_groups=1,
+                                             fallback_on_stride=False),
         stage_with_dcn=(False, True, False, False))
     cfg.neck.in_channels = [64, 128, 256, 512]
     return cfg
@@ -165,14 +169,20 @@ def dcn_twin_ckpt(tmp_path_factory):
 
 @pytest.mark.parametrize('memory_format', FORMATS,
                          ids=['default', 'channels_last'])
-def test_dcn_teacher_identical_networks_zero_loss(
-        dcn_twin_ckpt, coco_shapes_root, tmp_path, memory_format):
+def test_dcn_teacher_identical_networks_zero_loss(dcn_twin_ckpt,
+                                                  coco_shapes_root, tmp_path,
+                                                  memory_format):
     model_cfg, ckpt, state = dcn_twin_ckpt
-    entries = {'neck': dict(student='neck', teacher='neck',
-                            loss=dict(type='mmkd.FeatureMSELoss'))}
+    entries = {
+        'neck':
+        dict(student='neck', teacher='neck',
+             loss=dict(type='mmkd.FeatureMSELoss'))
+    }
     model = _twin(model_cfg, state, ckpt, entries, memory_format)
-    dcn = [p for p, r in model.teacher_exec.boundaries.items()
-           if 'DeformConv2dPack' in r]
+    dcn = [
+        p for p, r in model.teacher_exec.boundaries.items()
+        if 'DeformConv2dPack' in r
+    ]
     assert dcn and all(p.startswith('backbone.layer2.') for p in dcn)
     # the boundary keeps its weights NCHW, the rest is channels-last
     conv2 = model.teacher.backbone.layer2[0].conv2
@@ -254,6 +264,6 @@ def test_plan_names_mmcv_ops_unknown_layers_and_relayed_modules():
     seen = []
     model.leaf.register_forward_pre_hook(
         lambda m, args: seen.append(args[0].is_contiguous()))
-    model.leaf(torch.rand(1, 4, 3, 3).contiguous(
-        memory_format=torch.channels_last))
+    model.leaf(
+        torch.rand(1, 4, 3, 3).contiguous(memory_format=torch.channels_last))
     assert seen == [True]

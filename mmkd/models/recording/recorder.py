@@ -6,6 +6,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 import torch.nn as nn
 from torch import Tensor
 
+from mmkd.utils.torch_private import available, tensor_version
+
 
 class StopForward(Exception):
     """Raised from a forward hook to end a forward pass early."""
@@ -21,9 +23,11 @@ def get_module(model: nn.Module, path: str, role: str = 'model') -> nn.Module:
         close = difflib.get_close_matches(path, names, n=5, cutoff=0.4)
         if not close:  # fall back to the children of the deepest valid parent
             parent = path.rsplit('.', 1)[0] if '.' in path else ''
-            close = [n for n in names
-                     if n.startswith(parent) and n.count('.') <=
-                     parent.count('.') + (1 if parent else 0)][:10]
+            close = [
+                n for n in names
+                if n.startswith(parent) and n.count('.') <= parent.count('.') +
+                (1 if parent else 0)
+            ][:10]
         raise ValueError(
             f'{role} has no module {path!r}. Closest existing names: '
             f'{close}. Module paths are dotted names as in '
@@ -82,7 +86,8 @@ class ModuleOutputRecorder:
     paths are copied from then on (:attr:`copied_paths`), all others are
     kept as they are, at no cost. Each later pass checks the version
     counters of what it kept uncopied and raises if one was modified, rather
-    than hand on a changed value.
+    than hand on a changed value. (Where this torch has no version counter,
+    :mod:`mmkd.utils.torch_private`, every output is copied.)
 
     With ``stop_after_all=True`` the forward pass is cut short (by raising
     :class:`StopForward` from the hook) as soon as every recorded module has
@@ -128,15 +133,19 @@ class ModuleOutputRecorder:
         (or, while settling, may turn out) to be modified in place later;
         otherwise the output itself, watched."""
         settled = self.copied_paths is not None
-        if settled and path in self.copied_paths:
-            return clone_tensors(output)
+        if settled and path in self.copied_paths or \
+                not available('tensor_version'):
+            return clone_tensors(output)  # (no version counters: copy all)
         self._watched.extend(
-            (path, t, t._version) for t in iter_tensors(output))
+            (path, t, tensor_version(t)) for t in iter_tensors(output))
         return output if settled else clone_tensors(output)
 
     def _modified_paths(self) -> Set[str]:
-        return {path for path, t, version in self._watched
-                if t._version != version}
+        return {
+            path
+            for path, t, version in self._watched
+            if tensor_version(t) != version
+        }
 
     def _settle(self) -> None:
         """End of a pass: decide (first pass) or verify (later passes) which
@@ -196,7 +205,9 @@ class ModuleOutputRecorder:
         self._settle()
         if calibrating:
             self.expected_calls = {
-                p: len(outs) for p, outs in self.outputs.items()}
+                p: len(outs)
+                for p, outs in self.outputs.items()
+            }
         outputs = {p: list(outs) for p, outs in self.outputs.items()}
         self.reset()  # hold no references between passes
         return outputs

@@ -10,9 +10,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmkd.models.distillers.bn_folding import fold_batchnorm
-from mmkd.models.distillers.conv_prepacking import (MAX_SIZE_CHANGES,
-                                                    prepack_conv_weights)
+from mmkd.models.teacher.bn_folding import fold_batchnorm
+from mmkd.models.teacher.conv_prepacking import (MAX_SIZE_CHANGES,
+                                                 prepack_conv_weights)
 
 CL = torch.channels_last
 CONVS = [  # (in, out, kernel, stride, padding, dilation, groups, bias)
@@ -100,8 +100,8 @@ def test_a_weight_loaded_after_packing_is_packed_again():
 
 def test_a_folded_conv_packs_the_folded_weight():
     torch.manual_seed(0)
-    block = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1, bias=False),
-                          nn.BatchNorm2d(16)).eval()
+    block = nn.Sequential(
+        nn.Conv2d(8, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)).eval()
     with torch.no_grad():
         bn = block[1]
         bn.running_mean.uniform_(-1, 1)
@@ -111,9 +111,9 @@ def test_a_folded_conv_packs_the_folded_weight():
     x = torch.randn(2, 8, 10, 10)
     with torch.no_grad():
         conv = block[0]  # by hand: the convolution, then the BatchNorm
-        want = F.batch_norm(F.conv2d(x, conv.weight, None, 1, 1),
-                            bn.running_mean, bn.running_var, bn.weight,
-                            bn.bias, False, 0., bn.eps)
+        want = F.batch_norm(
+            F.conv2d(x, conv.weight, None, 1, 1), bn.running_mean,
+            bn.running_var, bn.weight, bn.bias, False, 0., bn.eps)
         assert fold_batchnorm(block) == 1
         block.to(memory_format=CL)
         assert prepack_conv_weights(block) == 1

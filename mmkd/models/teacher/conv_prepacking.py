@@ -43,8 +43,14 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from mmkd.utils.torch_private import (available, conv_with_packed_weight,
+                                      reorder_conv_weight, tensor_version)
 from .bn_folding import conv_forward, conv_weights, is_plain_conv
 
+# what prepacking needs of torch's private API (the version counter tells a
+# weight loaded in place after packing)
+PREPACK_ENTRY_POINTS = ('mkldnn_reorder_conv_weight', 'mkldnn_conv_pointwise',
+                        'tensor_version')
 
 MAX_SIZE_CHANGES = 2
 
@@ -75,12 +81,11 @@ class PackedWeight:
                 self.packed = None
         if self.gave_up:
             return None
-        source = (weight.data_ptr(), weight._version)
-        if self.packed is None or (source, shape) != (self.source,
-                                                      self.shape):
-            self.packed = torch.ops.mkldnn._reorder_convolution_weight(
-                weight, list(conv.padding), list(conv.stride),
-                list(conv.dilation), conv.groups, list(shape))
+        source = (weight.data_ptr(), tensor_version(weight))
+        if self.packed is None or (source, shape) != (self.source, self.shape):
+            self.packed = reorder_conv_weight(weight, conv.padding,
+                                              conv.stride, conv.dilation,
+                                              conv.groups, shape)
             self.source, self.shape = source, shape
         return self.packed
 
@@ -109,10 +114,8 @@ def _prepacked_forward(self: nn.Conv2d, x: Tensor) -> Tensor:
         x, weight) else None
     if packed is None:
         return conv_forward(self, x)
-    return torch.ops.mkldnn._convolution_pointwise(
-        x, packed, bias,
-        list(self.padding), list(self.stride), list(self.dilation),
-        self.groups, 'none', [], '')
+    return conv_with_packed_weight(x, packed, bias, self.padding, self.stride,
+                                   self.dilation, self.groups)
 
 
 def prepackable(conv: nn.Module) -> bool:
@@ -123,11 +126,12 @@ def prepackable(conv: nn.Module) -> bool:
 def prepack_conv_weights(model: nn.Module) -> int:
     """Make every :func:`prepackable` convolution of ``model`` run with a
     prepacked weight on the CPU (see the module docstring), in place,
-    after :func:`~mmkd.models.distillers.bn_folding.fold_batchnorm` (it
+    after :func:`~mmkd.models.teacher.bn_folding.fold_batchnorm` (it
     packs the folded weight). Returns how many convolutions it covers; 0
-    where this PyTorch has no oneDNN (or not these ops)."""
-    if not (torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, '_convolution_pointwise')):
+    where this PyTorch has no oneDNN, or lacks one of the private entry
+    points used (probed by :mod:`mmkd.utils.torch_private`, which warns
+    once; the convolutions then run as they are)."""
+    if not all(available(name) for name in PREPACK_ENTRY_POINTS):
         return 0
     convs = [m for m in model.modules() if prepackable(m)]
     for conv in convs:
@@ -136,4 +140,6 @@ def prepack_conv_weights(model: nn.Module) -> int:
     return len(convs)
 
 
-__all__ = ['MAX_SIZE_CHANGES', 'PackedWeight', 'prepackable', 'prepack_conv_weights']
+__all__ = [
+    'MAX_SIZE_CHANGES', 'PackedWeight', 'prepackable', 'prepack_conv_weights'
+]

@@ -1,0 +1,65 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""What `make bench-dense` runs: the tasks, their runs, seeds, sizes and the
+AKD options ablated (:mod:`demo.bench_dense`)."""
+from .pipeline import DEMO_PRESETS
+
+DATA_SEED = 0
+TEACHER_SEED = 0
+
+# the AKD options ablated (each changes one option of the default AKD row:
+# N = 8 avatars, p = 0.1, per-channel uncertainty, dropout avatars)
+ABLATIONS = (
+    ('N=1', dict(num_avatars=1)),
+    ('N=4', dict(num_avatars=4)),
+    ('p=0.05', dict(drop_prob=0.05)),
+    ('p=0.2', dict(drop_prob=0.2)),
+    ('uncertainty=none', dict(uncertainty='none')),
+    ('uncertainty=batchnorm', dict(uncertainty='batchnorm')),
+    ('perturbation=gaussian', dict(perturbation='gaussian')),
+)
+
+BENCH_PRESETS = {
+    'det':
+    dict(
+        teacher=DEMO_PRESETS['det']['teacher'], runs=dict(
+            student=('student alone',
+                     'configs/toy/retinanet_r18-w32_shapes-coco.py'),
+            pkd=('PKD', 'configs/pkd/'
+                 'pkd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'), **{
+                     'akd-pkd': ('AKD over PKD', 'configs/akd/'
+                                 'akd-pkd_fpn_retinanet_r18-w64_r18-w32_toy-'
+                                 'shapes.py')
+                 }, cwd=('CWD', 'configs/cwd/'
+                         'cwd_fpn_retinanet_r18-w64_r18-w32_toy-shapes.py'),
+            **{
+                'akd-cwd': ('AKD over CWD', 'configs/akd/'
+                            'akd-cwd_fpn_retinanet_r18-w64_r18-w32_toy-'
+                            'shapes.py')
+            }), pairs={
+                'akd-pkd': 'pkd',
+                'akd-cwd': 'cwd'
+            }, metrics=DEMO_PRESETS['det']['metrics'], seeds=5,
+        full=dict(num_train=128, num_val=64, img=64, batch=8,
+                  teacher_epochs=30, student_epochs=10, val_every=None,
+                  log_every=10),
+        quick=dict(num_train=8, num_val=4, img=64, batch=4, teacher_epochs=1,
+                   student_epochs=1, val_every=None, log_every=1)),
+    'seg':
+    dict(
+        teacher=DEMO_PRESETS['seg']['teacher'], runs=dict(
+            student=('student alone',
+                     'configs/toy/pspnet_r18-w16_shapes-cityscapes.py'),
+            cwd=('CWD', 'configs/cwd/'
+                 'cwd_logits_pspnet_r18-w32_r18-w16_toy-shapes.py'), **{
+                     'akd-cwd': ('AKD over CWD', 'configs/akd/'
+                                 'akd-cwd_logits_pspnet_r18-w32_r18-w16_toy-'
+                                 'shapes.py')
+                 }), pairs={'akd-cwd':
+                            'cwd'}, metrics=DEMO_PRESETS['seg']['metrics'],
+        seeds=3, full=dict(num_train=48, num_val=16, img=(64, 128), batch=4,
+                           teacher_iters=400, student_iters=150,
+                           val_every=None, log_every=10),
+        quick=dict(num_train=4, num_val=2, img=(64, 128), batch=2,
+                   teacher_iters=2, student_iters=2, val_every=None,
+                   log_every=1)),
+}
