@@ -4,6 +4,7 @@ model index under mmkd/.mim, and `mmkd::` config names resolve from any
 directory. The install goes into a fresh virtual environment that sees the
 installed OpenMMLab stack (--system-site-packages: nothing is rebuilt) and
 is made from a copy of the checkout's files, as a clone has them."""
+import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -92,3 +93,22 @@ def test_mmkd_config_names_resolve_outside_the_checkout(installed, tmp_path):
     out = run([installed['python'], '-c',
                CHECK.format(config=CONFIG)], str(tmp_path))
     assert 'CONFIG-OK' in out
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec('mim') is None,
+    reason='openmim is not installed (make setup installs openmim==0.3.9)')
+def test_mim_search_lists_the_metafiles(installed):
+    """``mim search mmkd`` reads the installed package's
+    .mim/model-index.yml: every metafile entry is listed. (mim 0.3.9 cannot
+    find the folder of an editable install, hence the installed copy.)"""
+    from mmkd.utils.metafile import load_recipes
+    out = run(
+        [installed['python'], '-m', 'mim', 'search', 'mmkd', '--valid-config'],
+        str(installed['root']))
+    names = [
+        e.name for e in load_recipes(osp.join(REPO_ROOT, 'configs')).values()
+    ]
+    assert names
+    for name in names:
+        assert f"'{name}'" in out, name

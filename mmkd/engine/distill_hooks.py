@@ -23,10 +23,12 @@ RUN_STATE_HOOKS: Tuple[str, ...] = ('mmkd.CheckpointIntegrityHook',
                                     'mmkd.RandomStateHook')
 # what a distiller's run gets in addition: the pre-flight check, plain
 # student checkpoints (and the resume of the connectors), one stop for a
-# non-finite loss on every rank
-DISTILL_HOOKS: Tuple[str, ...] = ('mmkd.DistillCheckpointHook',
-                                  'mmkd.DistillCheckHook',
-                                  'mmkd.NonFiniteLossHook') + RUN_STATE_HOOKS
+# non-finite loss on every rank, one warning when the run differs from the
+# recipe of its config's published result (configs/<method>/metafile.yml)
+DISTILL_HOOKS: Tuple[str,
+                     ...] = ('mmkd.DistillCheckpointHook',
+                             'mmkd.DistillCheckHook', 'mmkd.NonFiniteLossHook',
+                             'mmkd.RecipeGuardHook') + RUN_STATE_HOOKS
 
 
 def hook_type_name(hook: Union[Hook, dict]) -> str:

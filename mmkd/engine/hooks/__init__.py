@@ -7,10 +7,11 @@ from .distill_weight_schedule_hook import DistillWeightScheduleHook
 from .lsh_median_bias_hook import LSHMedianBiasHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .random_state_hook import RANDOM_STATE_KEY, RandomStateHook
+from .recipe_guard_hook import RecipeGuardHook
 
 __all__ = [
     'BestStateHook', 'CheckpointIntegrityHook', 'DistillCheckHook',
     'DistillCheckpointHook', 'DistillWeightScheduleHook', 'LSHMedianBiasHook',
-    'NonFiniteLossHook', 'RandomStateHook', 'DISTILL_STATE_KEY',
-    'RANDOM_STATE_KEY'
+    'NonFiniteLossHook', 'RandomStateHook', 'RecipeGuardHook',
+    'DISTILL_STATE_KEY', 'RANDOM_STATE_KEY'
 ]
