@@ -124,8 +124,9 @@ _cache: Dict[str, Dict[str, RecipeEntry]] = {}
 
 def load_recipes(config_dir: Optional[str] = None) -> Dict[str, RecipeEntry]:
     """Every metafile entry, by config path relative to configs/
-    (read once per folder)."""
-    config_dir = osp.abspath(config_dir or mmkd_config_dir())
+    (read once per folder; an installed mmkd's ``.mim/configs`` link to
+    the checkout's configs/ is the same folder)."""
+    config_dir = osp.realpath(config_dir or mmkd_config_dir())
     if config_dir not in _cache:
         entries = {}
         for path in metafile_paths(config_dir):

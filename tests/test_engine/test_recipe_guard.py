@@ -43,6 +43,9 @@ def toy_run(tmp_path_factory, coco_shapes_root, retina_teacher_ckpt):
     cfg = load(PKD, **{'model.teacher.checkpoint': retina_teacher_ckpt})
     cfg = shrink_det_cfg(cfg, coco_shapes_root, work_dir, max_epochs=1,
                          batch_size=4)
+    # mmdet's runtime names its visualizer 'visualizer', one instance per
+    # process: an earlier test's runner would own it and its save_dir
+    cfg.visualizer.name = f'recipe_guard_{osp.basename(work_dir)}'
     runner = train(cfg, config_path(PKD))
     return runner, work_dir
 
