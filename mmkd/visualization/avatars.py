@@ -50,9 +50,9 @@ def avatar_panels(model, inputs, data_samples, num_shown: int = 3) -> List:
         t_levels = entry.teacher_levels(teacher_out)
         for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels)):
             loss = _avatar_loss(entry, i)
+            s_feat, t_feat = entry.align(s_feat, t_feat, i)
             avatars = loss.make_avatars(t_feat)  # N x B x C x H x W
             spread = ((avatars - t_feat.unsqueeze(0))**2).mean(dim=(0, 2))
-            s_feat = entry.connect(s_feat, i, t_feat)
             maps = {'teacher': _channel_mean(t_feat[0])}
             for k in range(min(num_shown, avatars.shape[0])):
                 maps[f'avatar {k + 1}'] = _channel_mean(avatars[k, 0])

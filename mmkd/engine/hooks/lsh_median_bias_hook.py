@@ -24,11 +24,14 @@ def _lsh_losses_in(loss) -> list:
 
 
 def _lsh_inputs(entry, teacher_out: dict) -> Iterator[Tuple]:
-    """``(LSH loss, teacher levels)`` as the entry's losses see them in one
-    call: all levels at once for a loss that takes them together
-    (``joint_levels``, e.g. ``level_reduction='mean'``), else one level at
-    a time."""
-    levels = entry.teacher_levels(teacher_out)
+    """``(LSH loss, teacher levels)`` as the entry's losses see them
+    (through its ``teacher_connector``) in one call: all levels at once for
+    a loss that takes them together (``joint_levels``, e.g.
+    ``level_reduction='mean'``), else one level at a time."""
+    levels = [
+        entry.align_teacher(feat, i)
+        for i, feat in enumerate(entry.teacher_levels(teacher_out))
+    ]
     if entry.joint_levels:
         groups = [(entry.loss_for(0), levels)]
     else:

@@ -1,19 +1,21 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """One distillation entry: which student/teacher module, which loss."""
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
+from mmkd.models.connectors.alignment import check_aligned
 from mmkd.models.losses.base import BaseFeatureLoss, BaseLogitLoss
 from mmkd.models.recording.input_relay import parse_relay_spec
+from mmkd.models.recording.levels import split_levels
 from mmkd.registry import MODELS
 
 ENTRY_KEYS = {
-    'name', 'student', 'teacher', 'loss', 'connector', 'student_index',
-    'teacher_index', 'num_levels', 'level_weights', 'teacher_logits',
-    'teacher_input_from_student', 'act_cfg'
+    'name', 'student', 'teacher', 'loss', 'connector', 'teacher_connector',
+    'student_index', 'teacher_index', 'num_levels', 'level_weights',
+    'teacher_logits', 'teacher_input_from_student', 'act_cfg'
 }
 
 
@@ -39,66 +41,24 @@ def build_loss(cfg: dict, where: str) -> nn.Module:
     return loss
 
 
-def _select(out, index: Union[int, Sequence[int]], where: str) -> list:
-    """The element(s) ``index`` of one recorded tuple/list output."""
-    if not isinstance(out, (tuple, list)):
-        raise TypeError(f'{where}: `*_index` was given but the '
-                        f'module outputs a {type(out).__name__}')
-    indices = [index] if isinstance(index, int) else list(index)
-    bad = [
-        i for i in indices
-        if not isinstance(i, int) or not -len(out) <= i < len(out)
-    ]
-    if bad:
-        raise IndexError(
-            f'{where}: index {bad} is past the end of the module\'s output, '
-            f'a {type(out).__name__} of {len(out)} elements; set '
-            f'`student_index`/`teacher_index` to an int or a list of ints in '
-            f'0..{len(out) - 1} (e.g. [0, 1, 2, 3] for the first four FPN '
-            'levels)')
-    picked = [out[i] for i in indices]
-    return picked[0] if isinstance(index, int) else picked
-
-
-def split_levels(outputs: list, index: Optional[Union[int, Sequence[int]]],
-                 where: str) -> List[Tensor]:
-    """Turn the recorded outputs of one module into a list of tensors.
-
-    ``outputs`` has one item per call of the module. Each item is a tensor or
-    a tuple/list (FPN levels; ``index`` first selects one element of it, or
-    several when it is a list, e.g. ``[0, 1, 2, 3]``). Several calls (a head
-    shared over levels) become one level each.
-    """
-    levels: List[Tensor] = []
-    for out in outputs:
-        if index is not None:
-            out = _select(out, index, where)
-        if isinstance(out, Tensor):
-            levels.append(out)
-        elif isinstance(out, (tuple, list)) and all(
-                isinstance(o, Tensor) for o in out):
-            levels.extend(out)
-        else:
-            kinds = ([type(o).__name__ for o in out] if isinstance(
-                out, (tuple, list)) else type(out).__name__)
-            raise TypeError(
-                f'{where}: the module outputs {kinds}, which cannot be split '
-                'into tensors; select one element with student_index / '
-                'teacher_index in the distill entry.')
-    return levels
-
-
 class DistillEntry(nn.Module):
     """Holds the loss(es) and connector(s) of one distill entry.
 
     Config keys: ``student``, ``teacher`` (module paths), ``loss``,
-    optional ``name``, ``connector``, ``student_index``/``teacher_index``
-    (pick one element of a tuple output), ``num_levels`` (build one loss and
-    one connector per level instead of sharing them), ``level_weights`` and
-    ``teacher_logits`` (path of the teacher module whose output is its B x C
-    logits, for a loss with ``needs_teacher_logits``, e.g.
-    ``LSHLoss(teacher_correct_only=True)``: the distiller records it and
-    passes its output to each call as ``teacher_logits=``) and
+    optional ``name``, ``connector`` (maps the student's feature to the
+    teacher's: channels, size, tokens; a ``ConnectorChain`` for several
+    steps), ``teacher_connector`` (parameter-free, on the teacher's side:
+    ``TokensToMap`` for a transformer's tokens, ``ResizeConnector`` to the
+    student's size; see :mod:`mmkd.models.connectors.alignment`),
+    ``student_index``/``teacher_index`` (pick one element of a tuple
+    output, or a list of them: student level ``student_index[k]`` is paired
+    with teacher level ``teacher_index[k]``), ``num_levels`` (build one
+    loss and one connector per level instead of sharing them),
+    ``level_weights`` and ``teacher_logits`` (path of the teacher module
+    whose output is its B x C logits, for a loss with
+    ``needs_teacher_logits``, e.g. ``LSHLoss(teacher_correct_only=True)``:
+    the distiller records it and passes its output to each call as
+    ``teacher_logits=``) and
     ``teacher_input_from_student=dict(module=PATH, arg=INDEX_OR_NAME)``: the
     teacher module ``PATH`` gets, in place of that argument of its forward,
     what the same-named student module got in the student's pass over the
@@ -161,10 +121,18 @@ class DistillEntry(nn.Module):
         self.teacher_input_from_student = None if relay is None else \
             parse_relay_spec(relay, where)
         self.activation = self._build_activation(cfg.get('act_cfg'), where)
-        conn = cfg.get('connector')
-        self.connectors = None if conn is None else nn.ModuleList(
-            MODELS.build(c)
-            for c in self._per_level(conn, copies, 'connector'))
+        self.connectors = self._build_connectors(
+            cfg.get('connector'), copies, 'connector')
+        self.teacher_connectors = self._build_connectors(
+            cfg.get('teacher_connector'), copies, 'teacher_connector')
+        for module in self.teacher_connectors or ():
+            if any(True for _ in module.parameters()):
+                raise ValueError(
+                    f'{where}: teacher_connector {type(module).__name__} has '
+                    'parameters, but the teacher is never trained; use a '
+                    'parameter-free one (mmkd.TokensToMap, '
+                    'mmkd.ResizeConnector) and put learnable alignment in '
+                    '`connector` (the student\'s side)')
         if self.level_weights is not None and self.num_levels is not None \
                 and len(self.level_weights) != self.num_levels:
             raise ValueError(f'{where}: {len(self.level_weights)} '
@@ -189,6 +157,13 @@ class DistillEntry(nn.Module):
         if getattr(act, 'inplace', False):
             act.inplace = False  # never change the recorded tensor
         return act
+
+    def _build_connectors(self, cfg, copies: int,
+                          what: str) -> Optional[nn.ModuleList]:
+        if cfg is None:
+            return None
+        return nn.ModuleList(
+            MODELS.build(c) for c in self._per_level(cfg, copies, what))
 
     def _per_level(self, cfg: Union[dict, list], copies: int,
                    what: str) -> List[dict]:
@@ -245,11 +220,44 @@ class DistillEntry(nn.Module):
         return self._levels(teacher_out, self.teacher_path, self.teacher_index,
                             'teacher')
 
-    def connect(self, feat: Tensor, level: int, target: Tensor) -> Tensor:
+    def align_teacher(
+            self, t_feat: Tensor, level: int,
+            student_size: Optional[Tuple[int, int]] = None) -> Tensor:
+        """The teacher feature of level ``level`` through the entry's
+        ``teacher_connector`` (if any); ``student_size`` is the student
+        map's H x W where known (a resize to it, a token grid's aspect)."""
+        t_conn = self._pick(self.teacher_connectors, level)
+        if t_conn is None:
+            return t_feat
+        return t_conn(t_feat, target_size=student_size)
+
+    def align(self, s_feat: Tensor, t_feat: Tensor,
+              level: int) -> Tuple[Tensor, Tensor]:
+        """The student and teacher features of level ``level`` as the loss
+        takes them: the teacher's through ``teacher_connector`` (given the
+        student map's H x W), the student's through ``connector`` (given
+        the teacher map's); a feature loss's inputs must then agree
+        (:func:`~mmkd.models.connectors.alignment.check_aligned`)."""
+        s_raw, t_raw = tuple(s_feat.shape), tuple(t_feat.shape)
+        t_conn = self._pick(self.teacher_connectors, level)
         connector = self._pick(self.connectors, level)
-        if connector is None:
-            return feat
-        return connector(feat, target_size=tuple(target.shape[2:]))
+        used = ' and '.join(key
+                            for key, conn in (('teacher_connector', t_conn),
+                                              ('connector', connector))
+                            if conn)
+
+        def check(student: Tensor, teacher: Tensor) -> None:
+            if not self.is_logit:
+                check_aligned(f'distill entry {self.name!r}, level {level}',
+                              s_raw, t_raw, student, teacher, used)
+
+        t_feat = self.align_teacher(t_feat, level, _map_size(s_feat))
+        if connector is not None:
+            if s_feat.dim() == 4 and t_feat.dim() != 4:
+                check(s_feat, t_feat)  # no connector maps a map to tokens
+            s_feat = connector(s_feat, target_size=_map_size(t_feat))
+        check(s_feat, t_feat)
+        return s_feat, t_feat
 
     def pick_teacher_logits(self, teacher_out: dict) -> Optional[Tensor]:
         """The teacher's B x C logits recorded at ``teacher_logits`` (None
@@ -272,7 +280,7 @@ class DistillEntry(nn.Module):
         ``teacher_logits`` are passed to the loss as arguments (it takes
         those it declares it needs)."""
         loss_fn = self.loss_for(level)
-        s_feat = self.connect(s_feat, level, t_feat)
+        s_feat, t_feat = self.align(s_feat, t_feat, level)
         if self.is_logit:
             out = loss_fn(s_feat, t_feat, labels)
         else:
@@ -290,16 +298,23 @@ class DistillEntry(nn.Module):
         (e.g. ``LSHLoss(level_reduction='mean')``): the connector level by
         level, then :meth:`BaseFeatureLoss.forward_levels`."""
         loss_fn = self.losses[0]
-        s_levels = [
-            self.connect(s_feat, i, t_feat)
+        pairs = [
+            self.align(s_feat, t_feat, i)
             for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels))
         ]
+        s_levels = [s for s, _ in pairs]
+        t_levels = [t for _, t in pairs]
         return loss_fn.forward_levels(s_levels, t_levels, data_samples,
                                       teacher_logits=teacher_logits,
                                       labels=labels)
 
     def pop_log_vars(self, level: int) -> dict:
         return self.loss_for(level).pop_log_vars()
+
+
+def _map_size(feat: Tensor) -> Optional[Tuple[int, int]]:
+    """H x W of a B x C x H x W map, None for tokens or vectors."""
+    return tuple(feat.shape[2:]) if feat.dim() == 4 else None
 
 
 def entry_cfgs(distill) -> List[dict]:

@@ -288,9 +288,14 @@ class SingleTeacherDistiller(BaseDistiller):
             s_levels = as_dtype(entry.student_levels(student_out), dtype)
             t_levels = as_dtype(entry.teacher_levels(teacher_out), dtype)
             if len(s_levels) != len(t_levels):
+                pairs = min(len(s_levels), len(t_levels))
                 raise ValueError(
                     f'distill entry {entry.name!r}: the student gives '
-                    f'{len(s_levels)} levels and the teacher {len(t_levels)}')
+                    f'{len(s_levels)} levels and the teacher {len(t_levels)}'
+                    '; pair them in the entry, student level student_index'
+                    '[k] with teacher level teacher_index[k], e.g. '
+                    f'student_index={list(range(pairs))}, '
+                    f'teacher_index={list(range(pairs))}')
             entry.check_levels(len(s_levels))
             if entry.is_logit:
                 check_logit_levels(entry, s_levels, t_levels)
