@@ -186,15 +186,22 @@ def fails_before_training(cfg, work_dir, error=ValueError) -> str:
     return str(err.value)
 
 
+def replace(cfg_entry, keys: dict) -> None:
+    """Set ``keys`` in a distill entry, replacing (not merging) values."""
+    for key, value in keys.items():
+        cfg_entry.pop(key, None)
+        cfg_entry[key] = value
+
+
 def swin_cfg(swin_ckpt, root, work_dir, **entry):
     cfg = load(SWIN_PKD, **{'model.teacher.checkpoint': swin_ckpt})
-    cfg.model.distill.neck.update(entry)
+    replace(cfg.model.distill.neck, entry)
     return shrink_det_cfg(cfg, root, str(work_dir))
 
 
 def tokens_cfg(mit_ckpt, root, work_dir, **entry):
     cfg = load(MIT_TOKENS, **{'model.teacher.checkpoint': mit_ckpt})
-    cfg.model.distill.tokens.update(entry)
+    replace(cfg.model.distill.tokens, entry)
     cfg = shrink_seg_cfg(cfg, root, str(work_dir))
     cfg.model.student.data_preprocessor.size = SEG_SIZE
     return cfg
@@ -248,3 +255,23 @@ def test_tokens_that_are_not_the_grid_asked_for(mit_ckpt,
     text = fails_before_training(cfg, tmp_path)
     assert '8 grid tokens do not form a grid of aspect_ratio=1' in text
     assert 'num_extra_tokens' in text
+
+
+def test_levels_of_equal_stride_pair_without_resizing(swin_ckpt,
+                                                      coco_shapes_root,
+                                                      tmp_path):
+    """The other pairing: student levels 0-3 (strides 8-64) with teacher
+    levels 1-4 (the same strides), channels mapped, nothing resized: the
+    pre-flight check passes and the run trains."""
+    cfg = swin_cfg(
+        swin_ckpt, coco_shapes_root, tmp_path, teacher_index=[1, 2, 3, 4],
+        connector=dict(type='mmkd.ConvConnector', in_channels=64,
+                       out_channels=96))
+    runner = build(cfg, tmp_path)
+    runner.train()
+    assert runner.iter == 2
+    (log, ) = glob.glob(osp.join(str(tmp_path), '*', '*.log'))
+    with open(log) as f:
+        text = f.read()
+    assert ("distill entry 'neck': teacher feature shapes [(4, 96, 8, 8), "
+            '(4, 96, 4, 4), (4, 96, 2, 2), (4, 96, 1, 1)]') in text
