@@ -210,7 +210,8 @@ def test_bad_config_stops_both_ranks_with_one_message(tmp_path,
         re.findall(r'^\[rank(\d)\]: (ValueError: .*)$', output, re.M))
     assert sorted(errors) == ['0', '1'], output[-3000:]
     assert errors['0'] == errors['1']
-    assert 'add connector=' in errors['0']
+    assert ("Align them in the distill entry: connector=dict(type='mmkd."
+            "ConvConnector', in_channels=64, out_channels=128)") in errors['0']
     assert not glob.glob(str(tmp_path / 'work' / '*.pth'))
 
 
