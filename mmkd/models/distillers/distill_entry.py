@@ -239,24 +239,21 @@ class DistillEntry(nn.Module):
         the teacher map's); a feature loss's inputs must then agree
         (:func:`~mmkd.models.connectors.alignment.check_aligned`)."""
         s_raw, t_raw = tuple(s_feat.shape), tuple(t_feat.shape)
-        t_conn = self._pick(self.teacher_connectors, level)
-        connector = self._pick(self.connectors, level)
-        used = ' and '.join(key
-                            for key, conn in (('teacher_connector', t_conn),
-                                              ('connector', connector))
-                            if conn)
-
-        def check(student: Tensor, teacher: Tensor) -> None:
-            if not self.is_logit:
-                check_aligned(f'distill entry {self.name!r}, level {level}',
-                              s_raw, t_raw, student, teacher, used)
-
         t_feat = self.align_teacher(t_feat, level, _map_size(s_feat))
-        if connector is not None:
-            if s_feat.dim() == 4 and t_feat.dim() != 4:
-                check(s_feat, t_feat)  # no connector maps a map to tokens
+        connector = self._pick(self.connectors, level)
+        # no connector maps a map to tokens: the check below names the fix
+        map_to_tokens = s_feat.dim() == 4 and t_feat.dim() != 4
+        if connector is not None and not (map_to_tokens and not self.is_logit):
             s_feat = connector(s_feat, target_size=_map_size(t_feat))
-        check(s_feat, t_feat)
+        if not self.is_logit and s_feat.shape != t_feat.shape:
+            used = [
+                key for key, conn in (('teacher_connector',
+                                       self.teacher_connectors),
+                                      ('connector', self.connectors))
+                if conn is not None
+            ]
+            check_aligned(f'distill entry {self.name!r}, level {level}', s_raw,
+                          t_raw, s_feat, t_feat, ' and '.join(used))
         return s_feat, t_feat
 
     def pick_teacher_logits(self, teacher_out: dict) -> Optional[Tensor]:

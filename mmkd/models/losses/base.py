@@ -65,6 +65,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from mmkd.models.connectors.alignment import alignment_hint
+
 
 def _check_weight(loss_weight) -> float:
     if not isinstance(loss_weight, Number) or isinstance(loss_weight, bool):
@@ -187,16 +189,11 @@ class BaseFeatureLoss(BaseDistillLoss):
                 f'features (4-D = B x C x H x W, 2-D = B x D), got shape '
                 f'{tuple(student_feat.shape)}')
         if student_feat.shape != teacher_feat.shape:
-            hint = ('add a channel connector, e.g. connector=dict('
-                    "type='mmkd.ConvConnector', in_channels=<student C>, "
-                    'out_channels=<teacher C>)')
-            if ndim == 4 and student_feat.shape[1] == teacher_feat.shape[1]:
-                hint = ("add a spatial connector, e.g. connector=dict("
-                        "type='mmkd.ResizeConnector')")
             raise ValueError(
                 f'{name}: student feature {tuple(student_feat.shape)} and '
-                f'teacher feature {tuple(teacher_feat.shape)} differ; {hint} '
-                'to the distill entry.')
+                f'teacher feature {tuple(teacher_feat.shape)} differ; align '
+                'them in the distill entry: ' +
+                alignment_hint(student_feat.shape, teacher_feat.shape))
 
     def forward(self, student_feat: Tensor, teacher_feat: Tensor,
                 data_samples: Optional[Sequence] = None, *,
