@@ -66,8 +66,9 @@ IMPORT_EFFECTS: Tuple[ImportEffect, ...] = (
         "mmengine's CheckpointLoader: each of mmengine's own scheme loaders "
         "(local, http(s), open-mmlab://, ...) is re-registered wrapped so "
         'that torch.load(weights_only=True) accepts the globals of an '
-        "mmengine checkpoint (HistoryBuffer, numpy) and nothing else; a "
-        'prefix another package registered is left alone',
+        "mmengine checkpoint (HistoryBuffer, numpy) and nothing else, and "
+        'the plain stand-ins of the checkpoints mmkd writes come back as '
+        'saved; a prefix another package registered is left alone',
         'torch>=2.6 loads with weights_only=True and refuses every '
         'mmengine checkpoint otherwise; mmkd never unpickles arbitrary code',
         _safe_checkpoint_loading),

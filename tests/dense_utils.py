@@ -1,5 +1,6 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Shrink the toy configs further for tests: tiny images, few iterations."""
+import copy
 import os.path as osp
 
 from mmengine.config import Config
@@ -89,6 +90,23 @@ def train(cfg: Config, config_file=None):
     runner = build_runner(cfg)
     runner.train()
     return runner
+
+
+def train_whole_and_resumed(base: Config, part_dir: str):
+    """Train ``base`` whole (its work dir), then its first epoch alone in
+    ``part_dir`` and resumed from there to the end; return both runners
+    (the resumed one has finished ``base``'s epochs)."""
+    full = train(copy.deepcopy(base))
+    part = copy.deepcopy(base)
+    part.work_dir = part_dir
+    part.train_cfg.max_epochs = 1
+    train(part)
+    resumed = copy.deepcopy(base)
+    resumed.work_dir = part_dir
+    resumed.resume = True
+    runner = train(resumed)
+    assert runner.epoch == base.train_cfg.max_epochs
+    return full, runner
 
 
 def load(rel: str, **cfg_options) -> Config:

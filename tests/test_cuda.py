@@ -190,21 +190,85 @@ def _neck(teacher_ckpt, inputs, **teacher_exec):
     return model.teacher_outputs(inputs, None)['neck'][0]
 
 
-def test_roi_entry_boundary_on_the_device(tmp_path, coco_shapes_root):
+def _without_boundaries(monkeypatch):
+    monkeypatch.setattr('mmkd.models.teacher.teacher_execution.plan_layout',
+                        lambda model, relayed=(): {})
+
+
+def _loss(model, batch, key: str) -> float:
+    data = model.data_preprocessor(batch, True)
+    return model.loss(data['inputs'], data['data_samples'])[key].item()
+
+
+@pytest.mark.parametrize('plan', [True, False], ids=['plan', 'no-boundaries'])
+def test_roi_entry_boundary_on_the_device(tmp_path, coco_shapes_root,
+                                          monkeypatch, plan):
     """The teacher's RoIAlign, fed from the student, reads contiguous maps
-    on the GPU too: identical networks give (close to) zero loss; the same
-    teacher with the boundaries removed does not."""
-    from test_models.test_teacher.test_teacher_layout import (_batches,
+    on the device too: the teacher is channels-last, the relayed RoI
+    extractor a boundary, and identical networks give (close to) zero loss.
+    The control: the same teacher with the boundaries removed gives another
+    loss, until the pre-flight check keeps its RoIAlign layers NCHW."""
+    from test_models.test_teacher.test_teacher_layout import (BOX_FEAT,
+                                                              _batches,
                                                               _roi_entry,
                                                               _saved, _twin)
+    if not plan:
+        _without_boundaries(monkeypatch)
     cfg = load(FRCNN_S)
     ckpt, state = _saved(cfg.model, tmp_path / 'w.pth')
     model = _twin(cfg.model, state, ckpt, _roi_entry()).to(DEVICE)
-    batches = _batches(load(FRCNN_S), coco_shapes_root, tmp_path, 1)
-    data = model.data_preprocessor(batches[0], True)
-    losses = model.loss(data['inputs'], data['data_samples'])
-    assert abs(
-        losses['distill.roi_head.bbox_head.shared_fcs.1.loss'].item()) < 1e-8
+    execution = model.teacher_exec
+    assert execution.channels_last
+    assert model.teacher.backbone.conv1.weight.is_contiguous(
+        memory_format=torch.channels_last)
+    assert ('roi_head.bbox_roi_extractor' in execution.boundaries) == plan
+    batch = _batches(load(FRCNN_S), coco_shapes_root, tmp_path, 1)[0]
+    key = f'distill.{BOX_FEAT}.loss'
+    if not plan:
+        assert _loss(model, batch, key) > 1e-3
+        found = model.check_teacher_layout(batch)
+        assert found and all('.roi_layers.' in p for p in found)
+        model.keep_teacher_nchw(found)
+    assert abs(_loss(model, batch, key)) < 1e-8
+
+
+@pytest.mark.parametrize('plan', [True, False], ids=['plan', 'no-boundaries'])
+def test_dcn_teacher_on_the_device(tmp_path, coco_shapes_root, monkeypatch,
+                                   plan):
+    """A teacher with deformable convolutions (mmcv's DeformConv2dPack) on
+    the device: channels-last except its DCN modules, which are
+    boundaries, and identical networks give (close to) zero loss. The
+    control: with the boundaries removed the DCN modules refuse the
+    channels-last tensors, until the pre-flight check keeps them NCHW."""
+    from test_models.test_teacher.test_teacher_layout import (_batches,
+                                                              _dcn_retina_cfg,
+                                                              _saved, _twin)
+    if not plan:
+        _without_boundaries(monkeypatch)
+    model_cfg = _dcn_retina_cfg()
+    ckpt, state = _saved(model_cfg, tmp_path / 'w.pth')
+    entries = dict(
+        neck=dict(student='neck', teacher='neck', loss=dict(
+            type='mmkd.FeatureMSELoss')))
+    model = _twin(model_cfg, state, ckpt, entries).to(DEVICE)
+    execution = model.teacher_exec
+    dcn = [
+        p for p, m in model.teacher.named_modules()
+        if type(m).__name__ == 'DeformConv2dPack'
+    ]
+    assert execution.channels_last and len(dcn) == 4
+    assert model.teacher.backbone.layer1[0].conv2.weight.is_contiguous(
+        memory_format=torch.channels_last)
+    assert (set(execution.boundaries) == set(dcn)) == plan
+    batch = _batches(load(RETINA_S), coco_shapes_root, tmp_path, 1)[0]
+    if not plan:
+        with pytest.raises(RuntimeError, match='contiguous'):
+            _loss(model, batch, 'distill.neck.loss')
+        found = model.check_teacher_layout(batch)
+        assert set(found) == set(dcn)
+        model.keep_teacher_nchw(found)
+    assert model.teacher.backbone.layer2[0].conv2.weight.is_contiguous()
+    assert abs(_loss(model, batch, 'distill.neck.loss')) < 1e-8
 
 
 # ------------------------------------------------------ non-finite fp16
@@ -260,7 +324,8 @@ def test_fp16_scaler_skips_a_non_finite_step(teacher_ckpt, coco_shapes_root,
     runner.register_hook(watch)
     runner.train()  # the one bad step is skipped, training goes on
     assert runner.iter == 4
-    assert watch.scales[1] == watch.scales[0] / 2  # the scaler backed off
+    # skipped by the scaler, its scale kept (NonFiniteLossHook puts it back)
+    assert watch.scales[1] == watch.scales[0]
     for name, value in watch.weights['before'].items():  # nothing moved
         assert torch.equal(watch.weights['after'][name], value), name
     assert all(
@@ -277,9 +342,12 @@ def test_fp16_persistent_non_finite_loss_stops(teacher_ckpt, coco_shapes_root,
     hook = [
         h for h in runner.hooks if type(h).__name__ == 'NonFiniteLossHook'
     ][0]
-    hook.patience = 3
+    hook.max_skips = 3
+    watch = _Watch(at=-1)
+    runner.register_hook(watch)
     with pytest.raises(
-            FloatingPointError, match='3 consecutive steps '
-            'skipped by the fp16 loss scaler'):
+            FloatingPointError, match='3 of the last 100 iterations had a '
+            'non-finite forward loss, each skipped by the fp16 loss scaler'):
         runner.train()
     assert runner.iter == 2  # stopped in the third iteration
+    assert watch.scales[0] == watch.scales[1]  # the scale kept

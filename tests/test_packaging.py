@@ -2,12 +2,14 @@
 """`pip install .` (not editable) ships the configs, the tools and the mim
 model index under mmkd/.mim, and `mmkd::` config names resolve from any
 directory. The install goes into a fresh virtual environment that sees the
-installed OpenMMLab stack (--system-site-packages: nothing is rebuilt) and
-is made from a copy of the checkout's files, as a clone has them."""
+installed OpenMMLab stack of the interpreter running the tests (a virtual
+environment or not; nothing is rebuilt) and is made from a copy of the
+checkout's files, as a clone has them."""
 import importlib.util
 import os
 import os.path as osp
 import shutil
+import site
 import subprocess
 import sys
 import venv
@@ -44,6 +46,25 @@ def _files(root):
     return out
 
 
+def _see_the_running_stack(python: str) -> None:
+    """Let the new environment import the stack of the interpreter that
+    runs the tests (a virtual environment or not): a ``.pth`` file in its
+    site-packages lists the running interpreter's site directories. Plain
+    path lines: their own ``.pth`` files (an editable mmkd among them) are
+    not processed, so the copy installed here is the only mmkd it sees.
+    (``--system-site-packages`` would show the *base* interpreter's
+    packages, not those of a virtual environment the tests run in.)"""
+    own = subprocess.run([
+        python, '-c', 'import sysconfig; print(sysconfig.get_path("purelib"))'
+    ], check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+    dirs = site.getsitepackages()
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    dirs = [d for d in dict.fromkeys(dirs) if osp.isdir(d)]
+    with open(osp.join(own, '_mmkd_test_stack.pth'), 'w') as f:
+        f.write('\n'.join(dirs) + '\n')
+
+
 @pytest.fixture(scope='module')
 def installed(tmp_path_factory):
     root = tmp_path_factory.mktemp('pip_install')
@@ -58,8 +79,9 @@ def installed(tmp_path_factory):
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(osp.join(REPO_ROOT, rel), dst)
     env_dir = root / 'venv'
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    venv.create(env_dir, system_site_packages=False, with_pip=False)
     py = str(env_dir / 'bin' / 'python')
+    _see_the_running_stack(py)
     # pip of the running interpreter installs into the venv (--prefix);
     # --ignore-installed: never uninstall the mmkd of the running Python
     run([

@@ -1,11 +1,11 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """The toy configs train through the real Runner on the synthetic sets and
 evaluate with the real metrics; resume reproduces an uninterrupted run."""
-import copy
 
 import pytest
 import torch
-from dense_utils import load, seg_size, shrink_det_cfg, shrink_seg_cfg, train
+from dense_utils import (load, seg_size, shrink_det_cfg, shrink_seg_cfg, train,
+                         train_whole_and_resumed)
 
 
 def test_mmcv_ops_import():
@@ -59,17 +59,8 @@ def test_resume_at_epoch_boundary_matches_uninterrupted(
                for t in base.train_dataloader.dataset.pipeline)
     base.train_dataloader.num_workers = workers
     base.train_dataloader.persistent_workers = workers > 0
-    full = train(copy.deepcopy(base)).model.state_dict()
-
-    part = copy.deepcopy(base)
-    part.work_dir = str(tmp_path / 'part')
-    part.train_cfg.max_epochs = 1
-    train(part)
-    resumed = copy.deepcopy(base)
-    resumed.work_dir = str(tmp_path / 'part')
-    resumed.resume = True
-    runner = train(resumed)
-    assert runner.epoch == 2
+    full, runner = train_whole_and_resumed(base, str(tmp_path / 'part'))
+    full = full.model.state_dict()
     state = runner.model.state_dict()
     assert state.keys() == full.keys()
     for key in full:

@@ -2,9 +2,9 @@
 # One-shot, idempotent set-up of the mmkd stack, on a CPU or a GPU machine.
 #
 #   torch 2.13.0 (CPU wheel; only when no torch is installed; never a CUDA
-#   build, never torchvision), mmcv 2.1.0 compiled with its ops, mmengine
-#   0.10.7, mmdet 3.3.0, mmsegmentation 1.2.2, mmkd itself (editable) and
-#   openmim 0.3.9.
+#   build), mmcv 2.1.0 compiled with its ops, mmengine 0.10.7, mmdet
+#   3.3.0, mmsegmentation 1.2.2, the torchvision that pairs with torch
+#   where one imports, mmkd itself (editable) and openmim 0.3.9.
 #
 # mmcv's ops: with a CUDA build of torch that sees a GPU (install it first,
 # from pytorch.org), mmcv is compiled with its CUDA ops (FORCE_CUDA=1, for
@@ -66,22 +66,13 @@ case "$OPS" in cpu|cuda) ;; *)
   say "MMKD_MMCV_OPS=$OPS: use cpu or cuda"; exit 2 ;;
 esac
 
-# mmcv_ops_ok: mmcv 2.1.0 is installed and its ops run (on the GPU too for
-# a CUDA build: a CPU-only mmcv raises "not compiled with GPU support")
+# mmcv_ops_ok: mmcv 2.1.0 is installed with the ops asked for
+# (tools/misc/check_mmcv_ops.py: CPU ops import; CUDA ops were compiled in,
+# and run where a GPU is visible -- without one, a CUDA build is judged by
+# what it was compiled with, so it is not rebuilt on every set-up)
 mmcv_ops_ok() {
   dist_is mmcv 2.1.0 || return 1
-  if [ "$OPS" = cuda ]; then
-    $PY - <<'PYEOF' 2>/dev/null
-import torch
-from mmcv.ops import RoIAlign, nms
-boxes = torch.tensor([[0., 0., 4., 4.], [0., 0., 4., 5.]], device='cuda')
-nms(boxes, torch.tensor([0.9, 0.8], device='cuda'), 0.5)
-RoIAlign((2, 2), 1.0, 0)(torch.rand(1, 1, 8, 8, device='cuda'),
-                         torch.tensor([[0., 0., 0., 4., 4.]], device='cuda'))
-PYEOF
-  else
-    $PY -c 'import mmcv.ops' 2>/dev/null
-  fi
+  $PY tools/misc/check_mmcv_ops.py "$OPS" 2>/dev/null
 }
 
 # cuda_prerequisites: a CUDA torch and a matching nvcc, else say what to
@@ -119,7 +110,7 @@ cuda_prerequisites() {
   fi
 }
 
-if mmcv_ops_ok; then
+if mmcv_ops_ok >/dev/null; then
   say "mmcv 2.1.0 with $OPS ops present"
 else
   [ "$OPS" = cuda ] && cuda_prerequisites
@@ -135,7 +126,8 @@ else
       MAX_JOBS=${MAX_JOBS:-$(nproc)} \
       $PIP install $PIP_FLAGS --no-cache-dir --force-reinstall --no-deps \
       --no-build-isolation mmcv==2.1.0
-    mmcv_ops_ok || { say 'mmcv built, but its CUDA ops do not run'; exit 1; }
+    mmcv_ops_ok >/dev/null || {
+      say "mmcv built, but: $($PY tools/misc/check_mmcv_ops.py cuda)"; exit 1; }
   else
     say 'building mmcv 2.1.0 with CPU ops (about 10-20 min the first time;'
     say 'pip caches the wheel, later set-ups reuse it)'
@@ -144,7 +136,7 @@ else
   fi
 fi
 
-# 3. the rest of the stack (never torchvision); pinned versions only.
+# 3. the rest of the stack; pinned versions only.
 if dist_is mmdet 3.3.0 && dist_is mmsegmentation 1.2.2 && \
    dist_is mmengine 0.10.7 && $PY -c 'import ftfy, regex, pycocotools, pkg_resources' 2>/dev/null; then
   say 'mmengine 0.10.7, mmdet 3.3.0, mmsegmentation 1.2.2 present'
@@ -156,6 +148,36 @@ else
 fi
 if ! $PY -c 'import setuptools, sys; v = int(setuptools.__version__.split(".")[0]); sys.exit(0 if 77 <= v < 81 else 1)' 2>/dev/null; then
   $PIP install $PIP_FLAGS "$RUNTIME_SETUPTOOLS"
+fi
+
+# 3b. torchvision, for the students' `torchvision://` initialisation: the
+#     build that pairs with the installed torch (torch 2.N: torchvision
+#     0.(N+15)), without dependencies (never another torch), kept only if it
+#     imports. The registry's builds do not load against the CPU torch 2.13
+#     wheel (`operator torchvision::nms does not exist`): then it is removed
+#     again and the set-up says so once per environment (a marker file in
+#     the environment's prefix); such runs point init_cfg at a local file.
+if $PY -c 'import torchvision' 2>/dev/null; then
+  say "torchvision $($PY -c 'import torchvision; print(torchvision.__version__)') present"
+else
+  TORCH_V=$($PY -c 'import torch; print(torch.__version__.split("+")[0])')
+  TV_REQ=$($PY -c 'import sys; a, b = map(int, sys.argv[1].split(".")[:2]); print(f"torchvision==0.{b + 15}.*" if a == 2 else "torchvision")' "$TORCH_V")
+  MARK="$($PY -c 'import sys; print(sys.prefix)')/.mmkd-no-torchvision-$TORCH_V"
+  if [ ! -f "$MARK" ]; then
+    say "installing $TV_REQ (for torch $TORCH_V, without dependencies)"
+    if $PIP install $PIP_FLAGS --no-deps "$TV_REQ" >/dev/null 2>&1 && \
+       $PY -c 'import torchvision' >/dev/null 2>&1; then
+      say "torchvision $($PY -c 'import torchvision; print(torchvision.__version__)') installed"
+    else
+      $PIP uninstall $PIP_FLAGS -y torchvision >/dev/null 2>&1 || true
+      touch "$MARK" 2>/dev/null || true
+    fi
+  fi
+  if ! $PY -c 'import torchvision' 2>/dev/null; then
+    say "no torchvision that imports with torch $TORCH_V is available here;"
+    say "students initialised from torchvision:// need a local file"
+    say "(mmkd says which --cfg-options; docs/user_guides/bad_inputs.md)"
+  fi
 fi
 
 # 4. mmkd itself, editable. Its dependencies are all in place by now;
@@ -173,12 +195,26 @@ fi
 #    dependency tree (opendatalab -> openxlab) would pin setuptools 60,
 #    numpy 2 and an old requests, breaking the stack above: installed
 #    without it, plus exactly what `mim train` imports.
-if dist_is openmim 0.3.9 && $PY -c 'import mim' 2>/dev/null; then
+#    Checked by running its command line (`mim train --help`), not by a
+#    list: a module it imports that is missing is found here.
+mim_train_help() {
+  $PY -c 'import sys; from mim.cli import cli; sys.argv = ["mim", "train", "--help"]; cli()'
+}
+mim_runs() { mim_train_help >/dev/null 2>&1; }
+if dist_is openmim 0.3.9 && mim_runs; then
   say 'openmim 0.3.9 present'
 else
   say 'installing openmim 0.3.9 (without its dependency tree)'
+  # its command line's own imports, with their dependencies (none of them
+  # pins numpy or setuptools), then openmim and its light ones alone
+  $PIP install $PIP_FLAGS click colorama requests rich
   $PIP install $PIP_FLAGS --no-deps 'openmim==0.3.9' model-index \
     ordered-set markdown tabulate 'pandas<2.3' pytz tzdata
+  mim_runs || {
+    say 'openmim installed, but `mim train --help` fails:'
+    mim_train_help 2>&1 | tail -3
+    exit 1
+  }
 fi
 
 MMKD_OPS=$OPS $PY - <<'PYEOF'

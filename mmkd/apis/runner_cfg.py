@@ -12,6 +12,7 @@ from mmengine.runner import Runner
 from mmkd.engine.distill_hooks import with_mmkd_hooks
 from mmkd.utils.annotation_check import check_annotation_files
 from mmkd.utils.data_root import HOW_TO_GET_DATA, expand_data_root
+from mmkd.utils.pretrained_init import check_run_pretrained
 
 
 def is_distill_cfg(cfg: Config) -> bool:
@@ -124,6 +125,9 @@ def prepare_train_cfg(cfg: Config, config_path=None,
         cfg.get('custom_hooks'), distiller=is_distill_cfg(cfg))
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     check_annotation_files(cfg, ('train_dataloader', 'val_dataloader'))
+    # before the teacher is built (mmkd.DistillRunner asks again for the
+    # launchers that do not come through here)
+    check_run_pretrained(cfg)
     return cfg
 
 

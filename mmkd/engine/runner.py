@@ -38,6 +38,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 from mmkd.registry import MODEL_WRAPPERS, RUNNERS
+from mmkd.utils.pretrained_init import check_run_pretrained
 from .distill_hooks import with_mmkd_hooks
 from .hooks.utils import is_distiller, unwrap_model
 
@@ -154,6 +155,13 @@ class DistillRunner(Runner):
         if 'find_unused_parameters' not in wrapper and is_distiller(model):
             wrapper['find_unused_parameters'] = True
         return wrapper
+
+    def train(self) -> nn.Module:
+        # mmdet's/mmseg's tools/train.py and `mim train` come here without
+        # mmkd's prepare_train_cfg: the student's pretrained weights are
+        # checked before init_weights would fail on them
+        check_run_pretrained(self.cfg)
+        return super().train()
 
     def register_hooks(
             self, default_hooks: Optional[Dict[str, Union[Hook, Dict]]] = None,

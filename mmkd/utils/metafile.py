@@ -251,8 +251,10 @@ def recipe_fixes(entry: RecipeEntry, run: RunRecipe,
             fixes.append(
                 'scale the learning rate to your batch: --cfg-options '
                 f'auto_scale_lr.enable=True auto_scale_lr.base_batch_size='
-                f'{total} (mmdet/mmseg tools/train.py: --auto-scale-lr; '
-                f'the base must be the recipe\'s total, {total})')
+                f'{total} (with any tools/train.py, mmkd\'s, mmdet\'s or '
+                'mmseg\'s: mmengine\'s Runner multiplies the learning rate '
+                'by your total batch / base_batch_size; the base must be the '
+                f'recipe\'s total, {total})')
         fixes.append(
             f'or run the recipe\'s batch: {_plural(entry.gpus, "process")} '
             f'with --cfg-options train_dataloader.batch_size='

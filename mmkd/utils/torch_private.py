@@ -7,10 +7,14 @@ that are not public API and may be renamed or change signature in any
 release. Every use goes through this module: each entry point in
 :data:`ENTRY_POINTS` is looked up by its dotted path and *probed* once (a
 call of the form mmkd makes, on a tiny input, checked against the public
-computation). When the lookup or the probe fails, :func:`available` says
-False, mmkd takes the plain path that entry point's feature has (named in
-:data:`ENTRY_POINTS`), and a warning naming the entry point is given once
-per process.
+computation), in a fixed context (:func:`probe_context`: grad mode on,
+inference mode and autocast off, float32, CPU), so that the answer kept for
+the process does not depend on the context of the first caller. When the
+lookup or the probe fails, :func:`available` says False, mmkd takes the
+plain path that entry point's feature has (named in :data:`ENTRY_POINTS`),
+and a warning naming the entry point and the reason (backend unavailable,
+missing entry point, changed signature, wrong result) is given once per
+process.
 
 ``Module._modules`` is not used anywhere: the public ``named_children`` /
 ``setattr`` do the same.
@@ -18,7 +22,7 @@ per process.
 import functools
 import warnings
 from contextlib import contextmanager, nullcontext
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -64,11 +68,32 @@ def _lookup(path: str):
     return obj
 
 
-def _probe_mkldnn() -> bool:
-    if not torch.backends.mkldnn.is_available():
-        return False
-    reorder = _lookup(ENTRY_POINTS['mkldnn_reorder_conv_weight'].path)
-    conv = _lookup(ENTRY_POINTS['mkldnn_conv_pointwise'].path)
+@contextmanager
+def probe_context():
+    """The fixed context every probe runs in, whatever the caller's: grad
+    mode on, inference mode and autocast off, default dtype float32,
+    default device the CPU. A probe's answer is cached for the process, so
+    it must not depend on where the first caller happened to be (e.g. a
+    first probe inside ``torch.inference_mode()``, whose tensors have no
+    version counter)."""
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        with torch.inference_mode(False), torch.enable_grad(), \
+                torch.autocast('cpu', enabled=False), torch.device('cpu'):
+            yield
+    finally:
+        torch.set_default_dtype(dtype)
+
+
+def _mkldnn_backend() -> Optional[str]:
+    if torch.backends.mkldnn.is_available():
+        return None
+    return ('this torch build has no oneDNN: '
+            'torch.backends.mkldnn.is_available() is False')
+
+
+def _probe_mkldnn(reorder, conv) -> bool:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 4, 5, 5,
                     generator=gen).to(memory_format=torch.channels_last)
@@ -79,19 +104,18 @@ def _probe_mkldnn() -> bool:
     return torch.allclose(out, F.conv2d(x, weight, bias, padding=1), atol=1e-5)
 
 
-def _probe_inductor() -> bool:
-    config = _lookup(ENTRY_POINTS['inductor_config'].path)
+def _probe_inductor(config) -> bool:
     before = config.freezing
     with config.patch(freezing=True):
         inside = config.freezing
     return inside is True and config.freezing == before
 
 
-def _probe_version() -> bool:
+def _probe_version(version) -> bool:
     t = torch.zeros(2)
-    before = _lookup(ENTRY_POINTS['tensor_version'].path).__get__(t)
+    before = version.__get__(t)
     t.add_(1)
-    after = _lookup(ENTRY_POINTS['tensor_version'].path).__get__(t)
+    after = version.__get__(t)
     return isinstance(before, int) and after > before
 
 
@@ -101,23 +125,47 @@ def _entry(name: str):
     return _lookup(ENTRY_POINTS[name].path)
 
 
+class Probe(NamedTuple):
+    check: Callable[..., bool]  # called with the looked-up entry points
+    needs: Tuple[str, ...]  # the entry points it calls, in order
+    backend: Optional[Callable[[], Optional[str]]] = None  # why missing
+
+
+_MKLDNN = Probe(_probe_mkldnn,
+                ('mkldnn_reorder_conv_weight', 'mkldnn_conv_pointwise'),
+                _mkldnn_backend)
 _PROBES = {
-    'mkldnn_reorder_conv_weight': _probe_mkldnn,
-    'mkldnn_conv_pointwise': _probe_mkldnn,
-    'inductor_config': _probe_inductor,
-    'tensor_version': _probe_version,
+    'mkldnn_reorder_conv_weight': _MKLDNN,
+    'mkldnn_conv_pointwise': _MKLDNN,
+    'inductor_config': Probe(_probe_inductor, ('inductor_config', )),
+    'tensor_version': Probe(_probe_version, ('tensor_version', )),
 }
 
 
 @functools.lru_cache(maxsize=None)
 def _probe(name: str) -> Optional[str]:
-    """None when ``name`` works, else why not."""
-    try:
-        if _PROBES[name]():
-            return None
-        return 'its probe computed a wrong result'
-    except Exception as exc:  # noqa: BLE001 - any failure: plain path
-        return f'{type(exc).__name__}: {exc}'
+    """None when ``name`` works, else why not: the backend it needs is
+    missing, an entry point it calls is missing, the call mmkd makes fails
+    (a changed signature) or computes a wrong result. Run in
+    :func:`probe_context`."""
+    probe = _PROBES[name]
+    with probe_context():
+        missing = probe.backend() if probe.backend else None
+        if missing:
+            return f'backend unavailable: {missing}'
+        try:
+            found = [_lookup(ENTRY_POINTS[n].path) for n in probe.needs]
+        except Exception as exc:  # noqa: BLE001 - any failure: plain path
+            return f'missing entry point: {type(exc).__name__}: {exc}'
+        try:
+            works = probe.check(*found)
+        except Exception as exc:  # noqa: BLE001
+            return ('changed signature: the call mmkd makes fails, '
+                    f'{type(exc).__name__}: {exc}')
+    if works:
+        return None
+    return ('wrong result: the call mmkd makes runs but its result differs '
+            'from the public computation')
 
 
 def available(name: str) -> bool:

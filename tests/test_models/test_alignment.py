@@ -127,7 +127,8 @@ def test_connector_chain_bad_configs():
      "'mmkd.ResizeConnector'), dict(type='mmkd.ConvConnector', "
      'in_channels=64, out_channels=96)])'),
     ((2, 64, 8, 8), (2, 50, 96),
-     "teacher_connector=dict(type='mmkd.TokensToMap'), connector=dict("
+     "teacher_connector=dict(type='mmkd.TokensToMap', num_extra_tokens=1), "
+     "connector=dict("
      "type='mmkd.ConnectorChain', connectors=[dict(type='mmkd."
      "ResizeConnector'), dict(type='mmkd.ConvConnector', in_channels=64, "
      'out_channels=96)])'),

@@ -11,6 +11,7 @@ from ..checkpoint_files import (ATOMIC_BACKEND, AtomicLocalBackend,
                                 atomic_write, checkpoint_problem, is_local,
                                 newest_complete_checkpoint,
                                 remove_partial_files)
+from ..checkpoint_loading import make_checkpoint_plain
 
 
 @HOOKS.register_module()
@@ -35,6 +36,15 @@ class CheckpointIntegrityHook(Hook):
       no path (``resume=True``, ``load_from=None``) resumes from the newest
       complete checkpoint when the one ``last_checkpoint`` names is broken or
       missing (or ``last_checkpoint`` itself is), and says so in the log.
+    * **Checkpoints that load anywhere.** Before a checkpoint is written,
+      what mmengine pickles beyond tensors and plain containers (the
+      message hub's ``HistoryBuffer`` objects, numpy arrays and scalars) is
+      replaced by plain stand-ins (:func:`~mmkd.engine.checkpoint_loading.
+      make_checkpoint_plain`): the file loads with
+      ``torch.load(weights_only=True)``, so with ``init_detector`` /
+      ``init_model`` in a process without mmkd, while mmkd's loaders turn
+      the stand-ins back (``--resume`` restores the same message hub). A
+      value with no plain form is written as it is and named in a warning.
 
     Every run through mmkd gets this hook
     (:data:`~mmkd.engine.distill_hooks.RUN_STATE_HOOKS`).
@@ -43,6 +53,7 @@ class CheckpointIntegrityHook(Hook):
 
     def __init__(self) -> None:
         self._dirs: List[str] = []
+        self._not_plain: List[str] = []  # what the last warning named
         # this run's held-back checkpoint removals (see DeferredRemovals)
         self.removals = DeferredRemovals()
 
@@ -78,6 +89,21 @@ class CheckpointIntegrityHook(Hook):
                     f'removed {path}: the rest of a checkpoint write that '
                     'was interrupted (a kill or a full disk) in an earlier '
                     'run; the checkpoints themselves are complete.')
+
+    # --------------------------------------------------- plain content
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        # LOWEST priority: after every hook that adds to the checkpoint
+        problems = make_checkpoint_plain(checkpoint)
+        if problems and problems != self._not_plain:
+            runner.logger.warning(
+                'this checkpoint holds values that torch.load(weights_only='
+                'True) refuses and that have no plain form: '
+                f'{"; ".join(problems)}. mmdet/mmseg (init_detector, '
+                'init_model) cannot load it in a process without mmkd, and '
+                'mmkd refuses to resume from it. Put numbers, strings, '
+                'lists, dicts, tensors or numpy arrays there instead (the '
+                'hook, metric or scheduler named by the path holds them).')
+        self._not_plain = problems
 
     # ------------------------------------------------- deferred removals
     def _release(self, runner) -> None:

@@ -3,40 +3,41 @@
 one message, and without a host sync of its own."""
 import logging
 import math
-from typing import Dict, List, Optional, Tuple
+from collections import deque
+from typing import Deque, Dict, List, Optional, Tuple
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.dist import get_dist_info
+from mmengine.dist import get_comm_device, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.optim import AmpOptimWrapper, OptimWrapperDict
 
 from mmkd.registry import HOOKS
+from ..optimizers.loss_scale_keeper import (loss_scale_keepers,
+                                            skips_overflowed_steps)
 from .utils import unwrap_model
 
 DATA_BATCH = Optional[dict]
 
 
-def _wrappers(optim_wrapper) -> list:
-    if isinstance(optim_wrapper, OptimWrapperDict):
-        return list(optim_wrapper.values())
-    return [optim_wrapper]
+def is_distill_loss(key: str) -> bool:
+    """Whether a logged key is a distillation loss (``distill.*loss*``)."""
+    return key.startswith('distill.') and 'loss' in key
 
 
-def skips_overflowed_steps(optim_wrapper) -> bool:
-    """Whether the run's optimizer wrapper skips a step whose gradients are
-    not finite: mmengine's ``AmpOptimWrapper`` with an fp16 cast and an
-    enabled loss scaler (bf16 and fp32 runs do not scale the loss)."""
-    for wrapper in _wrappers(optim_wrapper):
-        if not isinstance(wrapper, AmpOptimWrapper):
-            return False
-        if wrapper.cast_dtype not in (None, torch.float16):
-            return False
-        scaler = getattr(wrapper, 'loss_scaler', None)
-        if scaler is None or not scaler.is_enabled():
-            return False
-    return True
+def _non_finite_flag(losses: dict) -> Optional[torch.Tensor]:
+    """``1`` (int32, on the losses' device) when a distillation loss of the
+    forward's ``losses`` is not finite, else ``0``; None without any."""
+    flags = []
+    for key, value in losses.items():
+        if not is_distill_loss(key):
+            continue
+        for tensor in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(tensor, torch.Tensor):
+                flags.append(~torch.isfinite(tensor.detach()).all())
+    if not flags:
+        return None
+    return torch.stack(flags).any().to(torch.int32).reshape(1)
 
 
 @HOOKS.register_module()
@@ -53,58 +54,119 @@ class NonFiniteLossHook(Hook):
       check reads the logged value), but nothing is saved after it: this
       hook runs before ``CheckpointHook``, so the last checkpoint holds the
       weights of the last finite step.
-    - **fp16 runs** (``--amp``, ``AmpOptimWrapper`` with a dynamic loss
-      scaler): a non-finite loss gives non-finite gradients, so the loss
-      scaler skips that step (no weight changes) and halves its scale.
-      mmkd logs a warning for each such step and stops with the same error
-      after ``patience`` consecutive ones (a loss that stays non-finite is
-      not an overflow the scaler can fix, e.g. a half-precision feature
-      that overflows: ``teacher_exec=dict(precision='fp32')`` keeps the
-      teacher in fp32).
-    - **Several processes**: each rank's verdict is shared every iteration
-      (a one-integer all-reduce over a ``gloo`` group, on the host), so a
-      rank whose loss is non-finite stops every rank in the same iteration
-      with the same message; none waits in the next gradient all-reduce.
+    - **fp16 runs** (``--amp``, ``AmpOptimWrapper`` with a loss scaler): a
+      non-finite forward loss gives non-finite gradients, so the loss
+      scaler skips the step (no weight changes); its scale, which the
+      scaler halves for such a step, is put back right after it
+      (:class:`~mmkd.engine.optimizers.LossScaleKeeper`): loss scaling
+      cannot fix a loss that is already NaN/Inf in the forward (e.g. a
+      half-precision teacher feature that overflows;
+      ``teacher_exec=dict(precision='fp32')`` keeps the teacher in fp32).
+      Each such step logs a warning; when ``max_skips`` of the last
+      ``window`` iterations were skipped, the run stops with the error
+      above. The scaler's own overflow skips (a finite loss whose scaled
+      gradients overflow) stay the scaler's: they lower the scale and are
+      not counted.
+    - **Several processes**: each rank's verdict (one integer: was a
+      distillation loss non-finite) is summed over the run's own default
+      process group (gloo on CPUs, NCCL on GPUs; the verdict on the
+      backend's device); the hook makes no group of its own. The
+      all-reduce is asynchronous: it starts when the distiller's forward
+      returns its losses (a forward hook) and is waited for after the
+      optimizer step, so it overlaps the backward and the step, and the
+      ranks meet no more often than in DDP's own gradient all-reduce. A
+      non-zero sum makes every rank gather the reports and act alike in
+      that iteration: an fp16 run puts the scale back on every rank (the
+      scales stay equal), other runs stop every rank with the same
+      message; none waits in the next gradient all-reduce. On a GPU the
+      sum is read after ``RuntimeInfoHook`` has copied the iteration's
+      losses to the host, by when the all-reduce (queued before the
+      gradients') has finished. A model whose forward is not called as a
+      module (no forward hook fires) shares its logged verdict after the
+      step instead and waits for it there.
 
     The distiller's ``check_finite=False`` turns the check off.
 
     Args:
-        patience (int): consecutive non-finite steps an fp16 run may skip
-            before it stops. Defaults to 10.
+        max_skips (int): non-finite forward losses an fp16 run may skip
+            within ``window`` iterations; the run stops at the
+            ``max_skips``-th. Defaults to 10.
+        window (int): the number of most recent iterations over which fp16
+            skips are counted. Defaults to 100.
     """
 
     priority = 'ABOVE_NORMAL'  # after RuntimeInfoHook, before checkpoints
 
-    def __init__(self, patience: int = 10) -> None:
-        if not isinstance(patience, int) or patience < 1:
-            raise ValueError(f'NonFiniteLossHook: patience={patience!r} must '
-                             'be an int >= 1')
-        self.patience = patience
+    def __init__(self, max_skips: int = 10, window: int = 100) -> None:
+        for name, value in (('max_skips', max_skips), ('window', window)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f'NonFiniteLossHook: {name}={value!r} must '
+                                 'be an int >= 1')
+        if max_skips > window:
+            raise ValueError(
+                f'NonFiniteLossHook: max_skips={max_skips} is more than '
+                f'window={window}: the run could never stop; give '
+                'max_skips <= window')
+        self.max_skips = max_skips
+        self.window = window
         self.enabled = True
-        self.skips_steps = False
-        self.skipped = 0
-        self._group = None
+        self.keepers: list = []
+        #: the iterations (1-based) an fp16 run skipped, within the window
+        self.skipped: Deque[int] = deque()
+        self._comm_device = torch.device('cpu')
+        self._forward_hook = None
+        self._armed = False
+        self._verdict: Optional[Tuple[object, torch.Tensor]] = None
+
+    @property
+    def skips_steps(self) -> bool:
+        """Whether this run is fp16 with a loss scaler (non-finite forward
+        losses are skipped and counted instead of stopping the run)."""
+        return bool(self.keepers)
 
     def before_train(self, runner) -> None:
-        self.enabled = unwrap_model(runner.model).check_finite
-        self.skips_steps = skips_overflowed_steps(runner.optim_wrapper)
-        self.skipped = 0
+        model = unwrap_model(runner.model)
+        self.enabled = model.check_finite
+        self.keepers = loss_scale_keepers(runner.optim_wrapper) \
+            if self.enabled else []
+        self.skipped.clear()
+        self.after_train(runner)  # a hook left by a run that raised
         _, world_size = get_dist_info()
-        if world_size > 1 and self.enabled and \
-                torch_dist.get_backend() != 'gloo':
-            # verdicts travel on the host, not through the GPU
-            self._group = torch_dist.new_group(backend='gloo')
+        if world_size > 1 and self.enabled:
+            self._comm_device = get_comm_device()
+            self._forward_hook = model.register_forward_hook(
+                self._share_from_forward)
 
-    @staticmethod
-    def _bad_values(runner, outputs: dict) -> List[Tuple[str, float]]:
-        bad = []
-        for key in outputs:
-            if not (key.startswith('distill.') and 'loss' in key):
-                continue
-            value = runner.message_hub.get_scalar(f'train/{key}').current()
-            if not math.isfinite(value):
-                bad.append((key, value))
-        return bad
+    def after_train(self, runner) -> None:
+        if self._forward_hook is not None:
+            self._forward_hook.remove()
+            self._forward_hook = None
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch: DATA_BATCH = None) -> None:
+        if not self.enabled:
+            return
+        for keeper in self.keepers:
+            keeper.before_iter()
+        self._armed = self._forward_hook is not None
+        self._verdict = None
+
+    # ------------------------------------------------------- the verdict
+    def _start_sharing(self, flag: torch.Tensor) -> None:
+        """Start summing this rank's verdict over the default group."""
+        flag = flag.to(self._comm_device)
+        work = torch_dist.all_reduce(flag, async_op=True)
+        self._verdict = (work, flag)
+
+    def _share_from_forward(self, module, args, output) -> None:
+        """Forward hook of the distiller: start the all-reduce of the
+        verdict as soon as the training forward has its losses."""
+        if not self._armed or not isinstance(output, dict):
+            return
+        flag = _non_finite_flag(output)
+        if flag is not None:
+            self._armed = False
+            self._start_sharing(flag)
 
     def _share(self, mine: Optional[str]) -> List[Tuple[int, str]]:
         """``[(rank, report)]`` of the ranks that saw a non-finite loss, the
@@ -112,13 +174,29 @@ class NonFiniteLossHook(Hook):
         rank, world_size = get_dist_info()
         if world_size == 1:
             return [] if mine is None else [(rank, mine)]
-        flag = torch.tensor([0 if mine is None else 1], dtype=torch.int64)
-        torch_dist.all_reduce(flag, group=self._group)
-        if int(flag) == 0:
+        if self._verdict is None:  # no forward hook fired: share it now
+            self._start_sharing(
+                torch.tensor([0 if mine is None else 1], dtype=torch.int32))
+        work, flag = self._verdict
+        self._verdict, self._armed = None, False
+        work.wait()
+        if int(flag.item()) == 0:
             return []
         reports = [None] * world_size
-        torch_dist.all_gather_object(reports, mine, group=self._group)
+        torch_dist.all_gather_object(reports, mine)
         return [(r, rep) for r, rep in enumerate(reports) if rep is not None]
+
+    # -------------------------------------------------------- the report
+    @staticmethod
+    def _bad_values(runner, outputs: dict) -> List[Tuple[str, float]]:
+        bad = []
+        for key in outputs:
+            if not is_distill_loss(key):
+                continue
+            value = runner.message_hub.get_scalar(f'train/{key}').current()
+            if not math.isfinite(value):
+                bad.append((key, value))
+        return bad
 
     @staticmethod
     def _report(runner, bad: List[Tuple[str, float]]) -> str:
@@ -145,29 +223,37 @@ class NonFiniteLossHook(Hook):
             return
         bad = self._bad_values(runner, outputs)
         failed = self._share(self._report(runner, bad) if bad else None)
+        for keeper in self.keepers:
+            keeper.after_iter(forward_finite=not failed)
         if not failed:
-            self.skipped = 0
             return
+        iteration = runner.iter + 1
         where = '; '.join(f'rank {r}: {rep}' for r, rep in failed)
+        skipped = 0
         if self.skips_steps:
-            self.skipped += 1
-            if self.skipped < self.patience:
+            self.skipped.append(iteration)
+            while self.skipped[0] <= iteration - self.window:
+                self.skipped.popleft()
+            skipped = len(self.skipped)
+            if skipped < self.max_skips:
                 print_log(
-                    f'iteration {runner.iter + 1}: non-finite distillation '
-                    f'loss ({where}); the fp16 loss scaler skipped this step '
-                    f'({self.skipped} in a row; the run stops after '
-                    f'{self.patience})', logger='current',
+                    f'iteration {iteration}: non-finite distillation loss '
+                    f'({where}); the fp16 loss scaler skipped this step and '
+                    f'its scale was kept ({skipped} of the last '
+                    f'{self.window} iterations skipped; the run stops at '
+                    f'{self.max_skips})', logger='current',
                     level=logging.WARNING)
                 return
-        raise FloatingPointError(
-            self.message(runner.iter + 1, where, self.skipped))
+        raise FloatingPointError(self.message(iteration, where, skipped))
 
     def message(self, iteration: int, where: str, skipped: int) -> str:
-        """The error every rank raises."""
-        fp16 = (f' after {skipped} consecutive steps skipped by the fp16 '
-                'loss scaler (the loss stays non-finite: not an overflow '
-                'the scaler can fix; teacher_exec=dict(precision=\'fp32\') '
-                'keeps the teacher in fp32)') if skipped else ''
+        """The error every rank raises (``skipped``: the fp16 skips counted
+        in the window, 0 for other runs)."""
+        fp16 = (f' ({skipped} of the last {self.window} iterations had a '
+                'non-finite forward loss, each skipped by the fp16 loss '
+                'scaler: not an overflow loss scaling can fix; '
+                'teacher_exec=dict(precision=\'fp32\') keeps the teacher in '
+                'fp32)') if skipped else ''
         return (f'non-finite distillation loss at iteration {iteration}'
                 f'{fp16}: {where}. Lower the loss weight or the learning '
                 'rate, or check the features (e.g. add a connector with a '
@@ -175,4 +261,4 @@ class NonFiniteLossHook(Hook):
                 'checkpoint holds the weights of a finite step.')
 
 
-__all__ = ['NonFiniteLossHook', 'skips_overflowed_steps']
+__all__ = ['NonFiniteLossHook', 'is_distill_loss', 'skips_overflowed_steps']

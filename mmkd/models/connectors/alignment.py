@@ -10,9 +10,11 @@ student's. :func:`check_aligned` stops a run whose features still differ,
 in the pre-flight check before the first iteration, with the entry lines
 that fix it (:func:`alignment_hint`).
 """
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from torch import Tensor
+
+from .tokens_to_map import TokensToMap
 
 _TOKENS = "dict(type='mmkd.TokensToMap')"
 _RESIZE = "dict(type='mmkd.ResizeConnector')"
@@ -33,6 +35,34 @@ def _student_line(steps: List[str]) -> str:
             ', '.join(steps) + '])')
 
 
+def _tokens_line(
+        shape: Tuple[int, ...],
+        other: Tuple[int, ...]) -> Tuple[str, Optional[Tuple[int, int]], str]:
+    """For a feature of ``shape`` paired with one of ``other``: the
+    TokensToMap it needs ('' for a map), its H x W after it (None where
+    unknown) and a note for the message. Tokens against a map get the grid
+    TokensToMap would take against that map, with ``num_extra_tokens=k``
+    when only dropping k leading tokens gives one."""
+    if len(shape) == 4:
+        return '', tuple(shape[2:]), ''
+    if len(other) != 4:
+        return _TOKENS, None, ''
+    target = tuple(other[2:])
+    tokens = TokensToMap()
+    try:
+        return _TOKENS, tokens.grid_for(shape[1], target), ''
+    except ValueError:
+        pass
+    hint = tokens.extra_tokens_hint(shape[1], target)
+    if hint is not None:
+        extra, grid = hint
+        return (f"dict(type='mmkd.TokensToMap', num_extra_tokens={extra})",
+                grid, '')
+    return _TOKENS, None, (
+        f' ({shape[1]} tokens form no grid of the aspect of the {target} '
+        'map: give the TokensToMap grid=(H, W) or aspect_ratio=W/H)')
+
+
 def alignment_hint(student_shape: Sequence[int],
                    teacher_shape: Sequence[int]) -> str:
     """The entry lines that align a student feature of ``student_shape`` to
@@ -49,23 +79,24 @@ def alignment_hint(student_shape: Sequence[int],
         return (f'no connector maps {_form(s)} to {_form(t)}: point the '
                 'entry at modules of the same form')
     teacher_lines, steps = [], []
-    if len(t) == 3:
-        teacher_lines.append(f'teacher_connector={_TOKENS}')
-    if len(s) == 3:
-        steps.append(_TOKENS)
+    t_tokens, t_size, t_note = _tokens_line(t, s)
+    s_tokens, s_size, s_note = _tokens_line(s, t)
+    if t_tokens:
+        teacher_lines.append(f'teacher_connector={t_tokens}')
+    if s_tokens:
+        steps.append(s_tokens)
     s_channels = s[2] if len(s) == 3 else s[1]
     t_channels = t[2] if len(t) == 3 else t[1]
-    resize_note = ''
-    if len(s) == 4 and len(t) == 4 and s[2:] != t[2:]:
-        steps.append(_RESIZE)
-        resize_note = (
+    resize_note = t_note + s_note
+    if s_size is None or t_size is None or s_size != t_size:
+        steps.append(_RESIZE)  # None: a token grid's size is not known
+    if len(s) == 4 and len(t) == 4 and s_size != t_size:
+        resize_note += (
             ' (ResizeConnector resizes the student to the teacher\'s H x W; '
             f'teacher_connector={_RESIZE} resizes the teacher to the '
             "student's instead; levels of equal stride can be paired with "
             'student_index=[...], teacher_index=[...], student level i with '
             'teacher level j)')
-    elif len(s) == 3 or len(t) == 3:
-        steps.append(_RESIZE)  # the grids' sizes are not known here
     if s_channels != t_channels:
         steps.append(f"dict(type='mmkd.ConvConnector', in_channels="
                      f'{s_channels}, out_channels={t_channels})')

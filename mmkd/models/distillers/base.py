@@ -95,6 +95,18 @@ class BaseDistiller(BaseModel):
         """
         return {}
 
+    def check_teacher_layout(self, batch) -> Dict[str, str]:
+        """Compare the teacher's outputs on one collated training batch with
+        the NCHW teacher's before the first iteration
+        (:class:`~mmkd.engine.hooks.DistillCheckHook`); returns ``{module
+        path: reason}`` of the modules it had to keep NCHW. The base has no
+        channels-last teacher."""
+        return {}
+
+    def keep_teacher_nchw(self, boundaries: Dict[str, str]) -> None:
+        """Keep the teacher modules ``{path: reason}`` NCHW (those every
+        rank's :meth:`check_teacher_layout` found), with one warning."""
+
     def last_level_losses(self) -> Dict[str, Tensor]:
         """``{entry name: the last training step's loss per level}``,
         detached (read only when a loss was not finite, to name the level).

@@ -1,6 +1,7 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Distil one teacher into one student, both unmodified OpenMMLab models."""
 import copy
+from functools import partial
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
@@ -166,8 +167,8 @@ class SingleTeacherDistiller(BaseDistiller):
             for e in self.distill_entries if e.teacher_logits_path is not None
         ]
         relay_specs = collect_relay_specs(self.distill_entries)
-        # the relay's pre-hooks first: a relayed tensor also goes through
-        # the layout boundary's contiguity hook that prepare() adds
+        # the relay's pre-hooks replace an argument before the layout
+        # boundary's forward (prepare()) makes it contiguous
         self.input_relay = StudentInputRelay(self.student, teacher_model,
                                              relay_specs)
         self.teacher_exec.prepare(teacher_model, keep=teacher_paths,
@@ -350,6 +351,18 @@ class SingleTeacherDistiller(BaseDistiller):
         data = self.data_preprocessor(batch, True)
         return self.check_distill(data['inputs'], data['data_samples'])
 
+    def check_teacher_layout(self, batch) -> Dict[str, str]:
+        """:meth:`TeacherExecution.check_layout` on a collated batch: the
+        recorded teacher outputs against the NCHW teacher's."""
+        data = self.data_preprocessor(batch, True)
+        return self.teacher_exec.check_layout(
+            self.teacher,
+            partial(self.teacher_outputs, data['inputs'],
+                    data['data_samples']))
+
+    def keep_teacher_nchw(self, boundaries: Dict[str, str]) -> None:
+        self.teacher_exec.keep_nchw(self.teacher, boundaries, warn=True)
+
     def check_distill(self, inputs, data_samples=None) -> Dict[str, list]:
         """Run student and teacher once and validate every entry (levels,
         shapes, connectors, loss inputs) before training starts. Returns the
@@ -357,11 +370,14 @@ class SingleTeacherDistiller(BaseDistiller):
         was_training = self.training
         rng_state = torch.get_rng_state()
         entry_state = copy.deepcopy(self.distill_entries.state_dict())
+        # the student runs as in training (train mode: heads such as
+        # RepPoints' return other outputs in eval mode; loss mode, first);
+        # its buffers (BatchNorm statistics) are put back afterwards
+        student_buffers = [(b, b.clone()) for b in self.student.buffers()]
         self.eval()
+        self.student.train(was_training)
         try:
             with torch.no_grad():
-                # the student runs as in training (loss mode, first), in
-                # eval mode so that no BatchNorm statistics move
                 with self.input_relay.recording(inputs):
                     student_out = self.student_recorder.run(
                         self.student, inputs, data_samples, mode='loss')
@@ -372,6 +388,9 @@ class SingleTeacherDistiller(BaseDistiller):
                     self.check_finite_levels(per_level)
         finally:
             self.train(was_training)
+            with torch.no_grad():
+                for buffer, saved in student_buffers:
+                    buffer.copy_(saved)
             # leave no trace: the check must not shift any random stream
             torch.set_rng_state(rng_state)
             self.distill_entries.load_state_dict(entry_state)

@@ -68,6 +68,30 @@ from torch import Tensor
 from mmkd.models.connectors.alignment import alignment_hint
 
 
+def check_label_range(labels: Tensor, num_classes: int,
+                      on_host: bool = True) -> None:
+    """Raise when a label lies outside ``[0, num_classes - 1]``.
+
+    Reading the labels' range on the host waits for the device (a host sync
+    per call on a GPU), so callers do it once (``on_host=True``: a
+    ``ValueError`` naming the range found) and later check on the device
+    (``torch._assert_async``, no host sync): on the CPU it raises at once
+    with the same text (a ``RuntimeError``), on a GPU it stops the run with
+    a device-side assertion.
+    """
+    if not labels.numel():
+        return
+    text = (f'labels must lie in [0, {num_classes - 1}] for '
+            f'{num_classes} classes')
+    if not on_host:
+        lo, hi = torch.aminmax(labels)
+        torch._assert_async((lo >= 0) & (hi < num_classes), text)
+        return
+    lo, hi = (int(v) for v in torch.aminmax(labels))
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(f'{text}, got min {lo} and max {hi}')
+
+
 def _check_weight(loss_weight) -> float:
     if not isinstance(loss_weight, Number) or isinstance(loss_weight, bool):
         raise TypeError(f'loss_weight must be a number, got {loss_weight!r}')
@@ -291,6 +315,7 @@ class BaseLogitLoss(BaseDistillLoss):
                  logit_standardization: bool = False) -> None:
         super().__init__(loss_weight=loss_weight)
         self.logit_standardization = bool(logit_standardization)
+        self._labels_checked = False  # on the host, on the first call
 
     @staticmethod
     def check_inputs(student_logits: Tensor, teacher_logits: Tensor,
@@ -320,17 +345,18 @@ class BaseLogitLoss(BaseDistillLoss):
             raise ValueError(f'expected {student_logits.shape[0]} labels '
                              f'(one per sample), got shape '
                              f'{tuple(labels.shape)}')
-        num_classes = student_logits.shape[1]
-        if labels.numel() and (labels.min() < 0
-                               or labels.max() >= num_classes):
-            raise ValueError(
-                f'labels must lie in [0, {num_classes - 1}] for '
-                f'{num_classes} classes, got min {int(labels.min())} and '
-                f'max {int(labels.max())}')
+
+    def check_labels(self, labels: Tensor, num_classes: int) -> None:
+        """:func:`check_label_range`, read on the host on this loss's first
+        call only."""
+        check_label_range(labels, num_classes,
+                          on_host=not self._labels_checked)
+        self._labels_checked = True
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor,
                 labels: Tensor) -> Tensor:
         self.check_inputs(student_logits, teacher_logits, labels)
+        self.check_labels(labels, student_logits.shape[1])
         if self.logit_standardization:
             student_logits = standardize_logits(student_logits)
             teacher_logits = standardize_logits(teacher_logits)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmkd.registry import MODELS
-from .base import _check_weight
+from .base import _check_weight, check_label_range
 
 
 @MODELS.register_module()
@@ -28,6 +28,7 @@ class CrossEntropyLoss(nn.Module):
             raise ValueError(f'label_smoothing must be in [0, 1), got '
                              f'{label_smoothing!r}')
         self.label_smoothing = float(label_smoothing)
+        self._labels_checked = False
 
     def forward(self, cls_score: Tensor, labels: Tensor) -> Tensor:
         """Args: ``cls_score`` B x C logits, ``labels`` B class indices."""
@@ -40,11 +41,9 @@ class CrossEntropyLoss(nn.Module):
                 f'CrossEntropyLoss takes {cls_score.shape[0]} integer class '
                 f'indices, got {labels.dtype} labels of shape '
                 f'{tuple(labels.shape)}')
-        num_classes = cls_score.shape[1]
-        if labels.numel() and (labels.min() < 0
-                               or labels.max() >= num_classes):
-            raise ValueError(f'labels must lie in [0, {num_classes - 1}], '
-                             f'got min {int(labels.min())} and max '
-                             f'{int(labels.max())}')
+        # on the host once, then on the device (no host sync per step)
+        check_label_range(labels, cls_score.shape[1],
+                          on_host=not self._labels_checked)
+        self._labels_checked = True
         return self.loss_weight * F.cross_entropy(
             cls_score, labels, label_smoothing=self.label_smoothing)

@@ -3,10 +3,11 @@
 from contextlib import contextmanager
 from typing import Dict, List, Optional, Tuple, Union
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
-from .recorder import get_module
+from .recorder import get_module, map_tensors
 
 RELAY_KEYS = ('module', 'arg')
 ArgKey = Union[int, str]
@@ -35,6 +36,15 @@ def parse_relay_spec(spec, where: str) -> Tuple[str, ArgKey]:
     return path, arg
 
 
+def _param_dtype(module: nn.Module) -> Optional[torch.dtype]:
+    """The dtype of ``module``'s first floating-point parameter (None:
+    it has none)."""
+    for param in module.parameters():
+        if param.is_floating_point():
+            return param.dtype
+    return None
+
+
 class StudentInputRelay:
     """Replaces one argument of teacher modules by what the same-named
     student modules received in the student's pass over the same batch.
@@ -55,6 +65,14 @@ class StudentInputRelay:
     :meth:`feeding` ends (and when a new recording starts): they are used
     for one teacher pass over the batch they were recorded on only.
 
+    A relayed floating-point tensor reaches the teacher in the teacher's
+    compute dtype: where autocast is off at the teacher module's call (a
+    fp32 run, or ``teacher_exec`` precision ``'fp32'`` inside ``--amp``)
+    it is cast to the dtype of the teacher's parameters (the module's own,
+    else the teacher's first), since the student may have produced it in
+    half precision under its autocast; under autocast it is passed as the
+    student produced it (in the same autocast), the ops casting it.
+
     Args:
         student (nn.Module): the student.
         teacher (nn.Module): the teacher.
@@ -72,6 +90,7 @@ class StudentInputRelay:
         self._feeding = False
         self._fed: Dict[str, int] = {}
         self._handles = []
+        self._teacher = teacher  # its dtype, read at each teacher pass
         for path, arg in self.specs.items():
             s_mod = get_module(student, path, 'student')
             t_mod = get_module(teacher, path, 'teacher')
@@ -131,13 +150,29 @@ class StudentInputRelay:
                     'the same way (same architecture of that part)')
             self._fed[path] = call + 1
             self._get(path, arg, args, kwargs, 'teacher')  # validates
+            value = self._in_compute_dtype(module, recorded[call])
             if isinstance(arg, int):
-                args = args[:arg] + (recorded[call], ) + args[arg + 1:]
+                args = args[:arg] + (value, ) + args[arg + 1:]
             else:
-                kwargs = dict(kwargs, **{arg: recorded[call]})
+                kwargs = dict(kwargs, **{arg: value})
             return args, kwargs
 
         return hook
+
+    def _in_compute_dtype(self, module: nn.Module, value):
+        """``value`` with each floating tensor in the teacher's compute
+        dtype where autocast is off (see the class doc)."""
+        dtype = _param_dtype(module) or _param_dtype(self._teacher)
+        if dtype is None:
+            return value
+
+        def cast(t: Tensor) -> Tensor:
+            if t.is_floating_point() and t.dtype != dtype and \
+                    not torch.is_autocast_enabled(t.device.type):
+                return t.to(dtype)
+            return t
+
+        return map_tensors(value, cast)
 
     def _clear(self) -> None:
         for values in self.recorded.values():

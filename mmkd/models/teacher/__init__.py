@@ -3,7 +3,7 @@
 runs (layout, precision, BN folding, weight prepacking, compile).
 
 Every private torch entry point these use is reached through
-:mod:`mmkd.models.teacher.torch_private`, which probes it once and falls
+:mod:`mmkd.utils.torch_private`, which probes it once and falls
 back to the plain path when it is missing.
 """
 from .bn_folding import fold_batchnorm

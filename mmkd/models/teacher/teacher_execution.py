@@ -2,7 +2,8 @@
 """How the frozen teacher's forward runs: memory format, BatchNorm folding,
 prepacked convolution weights, compilation and precision."""
 from contextlib import contextmanager, nullcontext
-from typing import Dict, Iterable, Optional
+from functools import partial
+from typing import Callable, Dict, Iterable, Optional
 
 import torch
 import torch.nn as nn
@@ -13,9 +14,14 @@ from mmkd.models.recording.recorder import map_tensors
 from .bn_folding import fold_batchnorm
 from .conv_prepacking import prepack_conv_weights
 from .teacher_compile import compile_backbone
-from .teacher_layout import apply_layout, describe_plan, plan_layout
+from .teacher_layout import (apply_layout, describe_plan, inside,
+                             make_boundary, nchw_weights, plan_layout)
+from .teacher_layout_check import LAYOUT_TOLERANCE, find_layout_escape
 
 MEMORY_FORMATS = ('auto', 'contiguous', 'channels_last')
+#: rounds of the pre-flight layout check (each keeps one module and the
+#: modules of its class NCHW) before it keeps the whole teacher NCHW
+MAX_LAYOUT_ROUNDS = 4
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 _AUTOCAST_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -50,7 +56,10 @@ class TeacherExecution:
       read their input as NCHW), layers of unknown layout and modules fed
       from the student are *boundaries* that keep NCHW weights and get
       contiguous inputs (:mod:`~mmkd.models.teacher.teacher_layout`;
-      decided at build time and logged once).
+      decided at build time and logged once). Before the first iteration
+      :meth:`check_layout` compares the recorded outputs with the NCHW
+      teacher's on the first batch and keeps NCHW (with a warning naming
+      it) any module where they differ beyond float rounding.
     - ``fold_batchnorm``: ``True`` (default) folds each eval-mode BatchNorm
       into the convolution that feeds it (see
       :mod:`~mmkd.models.teacher.bn_folding`: the same values up to
@@ -156,6 +165,111 @@ class TeacherExecution:
             self.boundaries = plan_layout(teacher, relayed)
             apply_layout(teacher, self.boundaries)
         print_log(self.describe(), logger='current')
+
+    @contextmanager
+    def checking(self, teacher: nn.Module, plain: bool):
+        """One run of the pre-flight layout check (:meth:`check_layout`):
+        fp32 (autocast off; TF32 off on a GPU), a compiled backbone run
+        eagerly, the random streams of the CPU and of the teacher's GPU
+        forked (every run draws the same numbers); with ``plain`` as the
+        NCHW teacher: every 4-D weight contiguous and the input as given.
+        All as it was afterwards."""
+        param = next(teacher.parameters(), None)
+        device = param.device if param is not None else torch.device('cpu')
+        cuda = device.type == 'cuda'
+        tf32 = (torch.backends.cudnn.allow_tf32,
+                torch.backends.cuda.matmul.allow_tf32) if cuda else None
+        saved = (self.channels_last, self.precision)
+        eager = self.compiled is not None and not self.compiled.failed
+        try:
+            if tf32 is not None:
+                torch.backends.cudnn.allow_tf32 = False
+                torch.backends.cuda.matmul.allow_tf32 = False
+            if eager:  # CompiledForward runs the eager forward once failed
+                self.compiled.failed = True
+            self.precision = 'fp32'
+            self.channels_last = self.channels_last and not plain
+            with torch.random.fork_rng(devices=[device] if cuda else []), \
+                    (nchw_weights(teacher) if plain else nullcontext()):
+                yield
+        finally:
+            self.channels_last, self.precision = saved
+            if eager:
+                self.compiled.failed = False
+            if tf32 is not None:
+                torch.backends.cudnn.allow_tf32, \
+                    torch.backends.cuda.matmul.allow_tf32 = tf32
+
+    def check_layout(self, teacher: nn.Module,
+                     run: Callable[[], Dict[str, list]]) -> Dict[str, str]:
+        """The pre-flight layout check (see
+        :mod:`~mmkd.models.teacher.teacher_layout_check`): ``run()`` returns
+        the teacher's recorded outputs on one batch; where they differ from
+        the NCHW teacher's beyond :data:`LAYOUT_TOLERANCE` (or the teacher
+        raises where the NCHW one does not), the module to blame and every
+        module of its class (the same code) are kept NCHW
+        (:meth:`keep_nchw`, silently) and the check runs again; after
+        :data:`MAX_LAYOUT_ROUNDS` rounds, or when a module already NCHW is
+        blamed, the whole teacher. Returns ``{module path: reason}`` of the
+        modules it kept NCHW (``''``: the teacher); ``{}`` for an NCHW
+        teacher (nothing to compare)."""
+        found: Dict[str, str] = {}
+        if not self.channels_last or '' in self.boundaries:
+            return found
+        for rounds in range(MAX_LAYOUT_ROUNDS + 1):
+            worst, escape = find_layout_escape(teacher, run,
+                                               partial(self.checking, teacher))
+            if escape is None:
+                print_log(
+                    'teacher execution: pre-flight layout check: the '
+                    "recorded outputs match the NCHW teacher's (largest "
+                    f"difference {worst:.2g} of a feature's norm, "
+                    f'tolerance {LAYOUT_TOLERANCE:g})', logger='current')
+                break
+            if '' in self.boundaries:  # all NCHW: the runs themselves vary
+                print_log(
+                    "teacher execution: the NCHW teacher's outputs differ "
+                    'between two runs on the same batch (by '
+                    f'{worst:.2g} of their norm): not a matter of layout; '
+                    'the teacher stays NCHW', logger='current', level=30)
+                break
+            path = escape.path
+            if path and not inside(path, self.boundaries) and \
+                    rounds < MAX_LAYOUT_ROUNDS:
+                cls = type(teacher.get_submodule(path))
+                new = {path: escape.reason}
+                new.update((p, f'{cls.__name__} as {path} (the same code)')
+                           for p, m in teacher.named_modules()
+                           if type(m) is cls and p != path
+                           and not inside(p, self.boundaries))
+            else:
+                new = {'': f'{path or "<teacher>"}: {escape.reason}'}
+            self.keep_nchw(teacher, new)
+            found.update(new)
+        return found
+
+    def keep_nchw(self, teacher: nn.Module, boundaries: Dict[str, str],
+                  warn: bool = False) -> None:
+        """Make the modules ``{path: reason}`` boundaries of the
+        channels-last ``teacher`` (NCHW weights, contiguous inputs; again
+        on a boundary does nothing); with ``warn``, say so in one warning
+        naming them. A compiled backbone that one lies in compiles
+        anew."""
+        for path, reason in boundaries.items():
+            if path in self.boundaries:
+                continue
+            make_boundary(teacher, path)
+            self.boundaries[path] = reason
+            if self.compiled is not None and (inside(path, ['backbone'])
+                                              or inside('backbone', [path])):
+                self.compiled.compiled.clear()
+        if warn and boundaries:
+            print_log(
+                "teacher execution: the channels-last teacher's outputs "
+                "differed from the NCHW teacher's on the first batch beyond "
+                'float rounding (pre-flight layout check); kept NCHW with '
+                f'contiguous inputs from now on: {describe_plan(boundaries)}',
+                logger='current', level=30)
 
     def describe(self) -> str:
         """The decisions :meth:`prepare` took, in one line."""

@@ -13,32 +13,46 @@ where a channels-last teacher must hand its tensors on contiguous:
   layers (:data:`SAFE_TYPES`; a subclass that overrides ``forward``, e.g.
   mmcv's ``MaskedConv2d``, is not), or one of mmcv's thin wrappers of them
   (:data:`SAFE_MMCV_TYPES`), runs as it is;
-- a module with children runs as it is unless its own ``forward`` calls into
-  mmcv's compiled ops (its code names an object of ``mmcv.ops`` or a
-  compiled function from outside PyTorch); its children are judged on
-  their own;
+- a module with children runs as it is unless its ``forward`` reaches code
+  that may read raw NCHW memory (an object of ``mmcv.ops``, a compiled
+  function from outside PyTorch, an ``autograd.Function`` defined outside
+  PyTorch, a ``torch.ops`` operator outside PyTorch's namespaces) by name,
+  through a method called on ``self``, through the function a decorator
+  wraps, or held in an attribute of the module
+  (:mod:`~mmkd.models.teacher.teacher_code_scan`); its children are judged
+  on their own;
 - the data preprocessor and the heads' loss modules are left alone (the
   teacher's forward never calls them);
 - everything else is a **boundary**: an mmcv op module, a module whose
-  ``forward`` calls an mmcv op, a leaf of an unknown type, and a module that
-  takes an argument relayed from the student
+  ``forward`` reaches such code, a leaf of an unknown type, and a module
+  that takes an argument relayed from the student
   (``teacher_input_from_student``). A boundary and everything inside it keep
-  their weights NCHW, and a forward pre-hook makes every tensor it is given
-  contiguous; its outputs are then contiguous, and the next PyTorch
-  convolution (channels-last weight) turns them channels-last again.
+  their weights NCHW, and its ``forward`` makes every tensor it is given
+  contiguous (also when it is called as ``module.forward(...)``, as
+  mmdet's tensor mode calls its heads); its outputs are then contiguous,
+  and the next PyTorch convolution (channels-last weight) turns them
+  channels-last again.
+
+Reading code cannot promise completeness (module-level helper functions,
+for one, are not followed), so the plan is checked on real data before
+training: :mod:`~mmkd.models.teacher.teacher_layout_check` compares the
+teacher's outputs with the NCHW teacher's and keeps a module NCHW
+(:func:`make_boundary`) where they differ.
 
 The plan changes no value: the same teacher with ``memory_format=
 'contiguous'`` computes the same features up to float rounding.
 """
 import functools
-import types
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
 from mmkd.models.recording.recorder import map_tensors
+from .teacher_code_scan import (UNSAFE_ORIGINS, origin, starts,
+                                unsafe_attributes, unsafe_calls)
 
 #: PyTorch layers that take channels-last tensors and compute the same values
 SAFE_TYPES: Tuple[type, ...] = (
@@ -76,63 +90,6 @@ SAFE_MMCV_TYPES: Tuple[Tuple[str, str], ...] = (
     ('mmcv.cnn.bricks.drop', 'DropPath'),
     ('mmcv.cnn.bricks.drop', 'Dropout'),
 )
-#: where compiled code that reads raw NCHW memory comes from
-UNSAFE_ORIGINS = ('mmcv.ops', 'mmcv._ext')
-#: where compiled functions are layout-aware or take no tensors
-SAFE_ORIGINS = ('torch', 'builtins', 'math', '_operator', 'operator', 'numpy',
-                'itertools', 'functools', 'collections', 'warnings')
-
-
-def _origin(obj) -> str:
-    """The module an object comes from; for a bound method (e.g. an
-    autograd Function's ``apply``, as mmcv's ``roi_align``), its owner's."""
-    if isinstance(obj, types.ModuleType):
-        return obj.__name__
-    owner = getattr(obj, '__self__', None)
-    if owner is not None and not isinstance(owner, types.ModuleType):
-        return _origin(owner if isinstance(owner, type) else type(owner))
-    return getattr(obj, '__module__', None) or ''
-
-
-def _starts(name: str, prefixes: Iterable[str]) -> bool:
-    return any(name == p or name.startswith(p + '.') for p in prefixes)
-
-
-def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
-    yield code
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _code_objects(const)
-
-
-@functools.lru_cache(maxsize=None)
-def unsafe_calls(cls: type) -> Tuple[str, ...]:
-    """The names that ``cls.forward`` reaches through its module's globals
-    and that lead to compiled code outside PyTorch (mmcv's ops and other C
-    extensions), e.g. ``('ext_module', )`` or ``('roi_align', )``; ``()`` when
-    it calls only PyTorch and Python code (once per class)."""
-    forward = getattr(cls, 'forward', None)
-    code = getattr(forward, '__code__', None)
-    if code is None:
-        return ()
-    env = dict(getattr(forward, '__globals__', {}))
-    for name, cell in zip(code.co_freevars, forward.__closure__ or ()):
-        try:
-            env[name] = cell.cell_contents
-        except ValueError:  # an empty cell
-            continue
-    found = []
-    for sub in _code_objects(code):
-        for name in sub.co_names + sub.co_freevars:
-            if name not in env:
-                continue
-            obj = env[name]
-            origin = _origin(obj)
-            compiled = isinstance(obj, types.BuiltinFunctionType) and \
-                not _starts(origin, SAFE_ORIGINS) and origin != ''
-            if _starts(origin, UNSAFE_ORIGINS) or compiled:
-                found.append(name)
-    return tuple(sorted(set(found)))
 
 
 def _safe_forwards() -> set:
@@ -164,15 +121,14 @@ def boundary_reason(module: nn.Module, safe_forwards: set) -> Optional[str]:
     if isinstance(module, CONTAINER_TYPES) or cls.forward in safe_forwards \
             or off_forward_path(module):
         return None
-    origin = _origin(cls)
-    if _starts(origin, UNSAFE_ORIGINS):
-        return f'{origin}.{cls.__name__} (an mmcv op)'
-    calls = unsafe_calls(cls)
+    name = f'{origin(cls)}.{cls.__name__}'
+    if starts(origin(cls), UNSAFE_ORIGINS):
+        return f'{name} (an mmcv op)'
+    calls = unsafe_calls(cls) + unsafe_attributes(module)
     if calls:
-        return (f'{origin}.{cls.__name__} (its forward calls '
-                f'{", ".join(calls)})')
+        return f'{name} (its forward calls {", ".join(calls)})'
     if next(module.children(), None) is None:
-        return f'{origin}.{cls.__name__} (a layer of unknown layout)'
+        return f'{name} (a layer of unknown layout)'
     return None
 
 
@@ -185,7 +141,7 @@ def plan_layout(
     safe_forwards = _safe_forwards()
     plan: Dict[str, str] = {}
     for path, module in model.named_modules():
-        if any(b == '' or path.startswith(b + '.') for b in plan):
+        if inside(path, plan):
             continue  # inside a boundary: NCHW already
         if path in relayed:
             plan[path] = 'takes an input relayed from the student'
@@ -196,37 +152,94 @@ def plan_layout(
     return plan
 
 
-def _contiguous_inputs(module, args, kwargs):
+def inside(path: str, boundaries: Iterable[str]) -> bool:
+    """Whether module ``path`` is one of ``boundaries`` or inside one."""
+    return any(b in ('', path) or path.startswith(b + '.') for b in boundaries)
+
+
+def _contiguous_forward(module: nn.Module, forward, *args, **kwargs):
+    """A boundary's forward: ``forward`` (the module's own when None) on
+    contiguous copies of its tensor arguments."""
     convert = Tensor.contiguous
-    return map_tensors(args, convert), map_tensors(kwargs, convert)
+    args, kwargs = map_tensors(args, convert), map_tensors(kwargs, convert)
+    if forward is None:
+        return type(module).forward(module, *args, **kwargs)
+    return forward(*args, **kwargs)
 
 
-def apply_layout(model: nn.Module, plan: Dict[str, str]) -> List:
+def _weights(modules: Iterable[nn.Module]) -> Iterator[Tensor]:
+    """The 4-D parameters and buffers of ``modules``."""
+    for module in modules:
+        for tensor in list(module._parameters.values()) + \
+                list(module._buffers.values()):
+            if isinstance(tensor, Tensor) and tensor.dim() == 4:
+                yield tensor
+
+
+def _nchw(tensor: Tensor) -> bool:
+    """Whether ``tensor`` has the strides of a contiguous tensor (a 1 x 1
+    kernel may be contiguous with channels-last strides)."""
+    expected, step = [], 1
+    for size in reversed(tensor.shape):
+        expected.insert(0, step)
+        step *= max(size, 1)
+    return list(tensor.stride()) == expected
+
+
+def _set_memory_format(modules: Iterable[nn.Module], memory_format) -> None:
+    """The 4-D weights of ``modules`` in ``memory_format``, with explicit
+    strides (as ``Module.to(memory_format=...)``: a 1 x 1 kernel's NCHW
+    strides would pass for channels-last too, and make convolutions pick
+    NCHW)."""
+    for tensor in _weights(modules):
+        if memory_format == torch.channels_last:
+            tensor.data = tensor.data.to(memory_format=memory_format)
+        elif not _nchw(tensor):
+            tensor.data = tensor.data.clone(memory_format=memory_format)
+
+
+@contextmanager
+def nchw_weights(model: nn.Module):
+    """Every 4-D weight of ``model`` with NCHW strides inside the context
+    (copies of those that have others), the same tensors as before after
+    it."""
+    saved = [(t, t.data) for t in _weights(model.modules()) if not _nchw(t)]
+    try:
+        for tensor, data in saved:
+            tensor.data = data.clone(memory_format=torch.contiguous_format)
+        yield
+    finally:
+        for tensor, data in saved:
+            tensor.data = data
+
+
+def make_boundary(model: nn.Module, path: str) -> None:
+    """Make module ``path`` of ``model`` a boundary: the 4-D weights inside
+    it NCHW, and its ``forward`` (whatever stands in it: a folded or
+    prepacked convolution's, a compiled one) given contiguous tensors;
+    again on a boundary does nothing."""
+    module = model.get_submodule(path)
+    current = vars(module).get('forward')
+    if isinstance(current, functools.partial) and \
+            current.func is _contiguous_forward:
+        return
+    _set_memory_format(module.modules(), torch.contiguous_format)
+    # a partial of a module-level function: the model can be copied
+    module.forward = functools.partial(_contiguous_forward, module, current)
+
+
+def apply_layout(model: nn.Module, plan: Dict[str, str]) -> None:
     """Put ``model`` in channels-last outside the boundaries of ``plan``:
     the 4-D parameters and buffers of every other module become
-    channels-last, and each boundary gets a forward pre-hook that makes its
-    tensor inputs contiguous (after the pre-hooks registered before it, e.g.
-    the student-input relay's). Returns the hook handles."""
-    inside = set()
+    channels-last, and each boundary is kept NCHW
+    (:func:`make_boundary`; its forward runs after every forward pre-hook,
+    e.g. the student-input relay's, and makes what they give it contiguous
+    too)."""
+    _set_memory_format(
+        (m for p, m in model.named_modules() if not inside(p, plan)),
+        torch.channels_last)
     for path in plan:
-        prefix = f'{path}.' if path else ''
-        sub = model.get_submodule(path)
-        inside.update(prefix + name for name, _ in sub.named_modules())
-        inside.add(path)
-    for path, module in model.named_modules():
-        if path in inside:
-            continue
-        for name, tensor in list(module._parameters.items()) + \
-                list(module._buffers.items()):
-            if isinstance(tensor, Tensor) and tensor.dim() == 4:
-                # as Module.to(memory_format=...): explicit NHWC strides,
-                # also for 1 x 1 kernels, whose NCHW strides would pass
-                # for channels-last too (and make convolutions pick NCHW)
-                tensor.data = tensor.data.to(memory_format=torch.channels_last)
-    return [
-        model.get_submodule(path).register_forward_pre_hook(
-            _contiguous_inputs, with_kwargs=True) for path in plan
-    ]
+        make_boundary(model, path)
 
 
 def describe_plan(plan: Dict[str, str], limit: int = 6) -> str:
@@ -242,5 +255,6 @@ def describe_plan(plan: Dict[str, str], limit: int = 6) -> str:
 
 __all__ = [
     'SAFE_TYPES', 'SAFE_MMCV_TYPES', 'apply_layout', 'boundary_reason',
-    'describe_plan', 'plan_layout', 'unsafe_calls'
+    'describe_plan', 'inside', 'make_boundary', 'nchw_weights', 'plan_layout',
+    'unsafe_calls'
 ]

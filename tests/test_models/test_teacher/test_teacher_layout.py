@@ -27,6 +27,7 @@ from mmkd.registry import MODELS
 
 FRCNN_S = 'configs/toy/faster-rcnn_r18-w32_shapes-coco.py'
 RETINA_S = 'configs/toy/retinanet_r18-w32_shapes-coco.py'
+PSP_S = 'configs/toy/pspnet_r18-w16_shapes-cityscapes.py'
 LSH_FRCNN = ('configs/lsh/'
              'lsh_bbox-head_faster-rcnn_r18-w64_r18-w32_toy-shapes.py')
 BOX_FEAT = 'roi_head.bbox_head.shared_fcs.1'
@@ -219,10 +220,13 @@ def test_roi_align_reads_channels_last_memory_as_nchw():
 
 
 # --------------------------------------------------------------- the plan
-def test_plan_of_the_demo_teacher_has_no_boundary():
-    """mmdet's RetinaNet is torch layers only: channels-last throughout."""
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(load(RETINA_S).model)
+@pytest.mark.parametrize('rel,scope', [(RETINA_S, 'mmdet'), (PSP_S, 'mmseg')],
+                         ids=['retinanet', 'pspnet'])
+def test_plan_of_the_demo_teachers_has_no_boundary(rel, scope):
+    """mmdet's RetinaNet and mmseg's PSPNet are torch layers only:
+    channels-last throughout."""
+    with DefaultScope.overwrite_default_scope(scope):
+        model = MODELS.build(load(rel).model)
     assert teacher_layout.plan_layout(model) == {}
 
 
@@ -256,14 +260,60 @@ def test_plan_names_mmcv_ops_unknown_layers_and_relayed_modules():
     assert 'roi_align' in plan['calls']
     assert 'unknown layout' in plan['leaf']
     assert 'relayed' in plan['fed']
-    handles = teacher_layout.apply_layout(model, plan)
-    assert len(handles) == 4
+    teacher_layout.apply_layout(model, plan)
     assert model.conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert model.calls.conv.weight.is_contiguous()  # inside a boundary
     assert model.fed[0].weight.is_contiguous()
-    seen = []
-    model.leaf.register_forward_pre_hook(
-        lambda m, args: seen.append(args[0].is_contiguous()))
-    model.leaf(
-        torch.rand(1, 4, 3, 3).contiguous(memory_format=torch.channels_last))
-    assert seen == [True]
+    # the leaf's view() takes only a contiguous tensor
+    nhwc = torch.rand(1, 4, 3, 3).contiguous(memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError, match='view'):
+        Unknown()(nhwc)
+    assert torch.equal(model.leaf(nhwc), nhwc.reshape(1, -1))
+
+
+@pytest.mark.parametrize(
+    'way',
+    ['helper', 'decorated', 'attribute', 'function', 'torch_ops', 'global'])
+def test_plan_follows_the_ways_to_an_mmcv_op(way):
+    """The toy necks of layout_escapes.py: a module-level helper function
+    is left to the pre-flight check, every other way is found."""
+    from layout_escapes import NECKS
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        neck = MODELS.build(
+            dict(type=NECKS[way], in_channels=[4, 8], out_channels=4,
+                 num_outs=2))
+    reason = teacher_layout.boundary_reason(neck,
+                                            teacher_layout._safe_forwards())
+    expected = {
+        'helper': 'roi_align (through self._align)',
+        'decorated': 'roi_align (through forward)',
+        'attribute': 'self.align',
+        'function': 'WholeMapAlign (an autograd.Function of layout_escapes)',
+        'torch_ops': 'torch.ops.mmkd_test (a custom torch.ops operator)'
+    }
+    if way == 'global':
+        assert reason is None
+    else:
+        assert f'its forward calls {expected[way]}' in reason
+
+
+def test_mmdet_tood_head_is_a_boundary():
+    """mmdet's TOODHead reaches deform_conv2d through a helper method."""
+    from mmdet.models.dense_heads import TOODHead
+    calls = teacher_layout.unsafe_calls(TOODHead)
+    assert 'deform_conv2d (through self.deform_sampling)' in calls
+
+
+def test_boundary_called_through_forward_gets_contiguous_inputs():
+    """mmdet's tensor mode calls heads as ``head.forward(x)``, past the
+    forward hooks: a boundary still gets contiguous tensors."""
+    from mmcv.ops import RoIAlign
+    feat = torch.rand(2, 8, 16, 16, generator=torch.Generator().manual_seed(0))
+    rois = torch.tensor([[0, 2., 3., 12., 14.], [1, 5., 1., 15., 9.]])
+    model = nn.Sequential()
+    model.add_module('op', RoIAlign((4, 4), 1.0, 2))
+    want = model.op(feat, rois)
+    teacher_layout.apply_layout(model, teacher_layout.plan_layout(model))
+    nhwc = feat.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(model.op.forward(nhwc, rois), want)
+    assert torch.equal(model.op(nhwc, rois), want)

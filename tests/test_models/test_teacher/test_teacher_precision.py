@@ -37,7 +37,9 @@ def _amp_run(teacher_ckpt, data_root, work_dir, precision=None, amp=True):
         lambda m, a, out: seen['teacher'].append(out.dtype))
 
     def student_hook(module, args, out):
-        if module.training:  # not the pre-flight check, not validation
+        # the training steps only: the pre-flight check and validation run
+        # without gradients
+        if torch.is_grad_enabled():
             seen['student'].append(out.dtype)
 
     model.student.neck.fpn_convs[0].register_forward_hook(student_hook)
