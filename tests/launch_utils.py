@@ -96,9 +96,11 @@ def cli(options: Dict[str, object]) -> List[str]:
 
 
 def run(cmd: List[str], cwd: str, timeout: int = 600,
-        env: Optional[Dict[str, str]] = None) -> str:
+        env: Optional[Dict[str,
+                           str]] = None, keep: Optional[int] = 6000) -> str:
     """Run ``cmd``; return its output (stdout + stderr), failing the test
-    with the output's end when it exits non-zero."""
+    with the output's last ``keep`` characters (all with None) when it
+    exits non-zero."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     proc = subprocess.run(cmd, cwd=cwd, env=full_env, timeout=timeout,
@@ -107,7 +109,7 @@ def run(cmd: List[str], cwd: str, timeout: int = 600,
     if proc.returncode != 0:
         raise AssertionError(
             f'{" ".join(cmd)}\nexited with {proc.returncode}; output:\n'
-            f'{proc.stdout[-6000:]}')
+            f'{proc.stdout[-keep:] if keep else proc.stdout}')
     return proc.stdout
 
 

@@ -37,7 +37,8 @@ def _dist_train(config: str, work_dir: str, options: dict, cwd: str,
     if not expect_failure:
         return run(cmd, cwd, env=env)
     with pytest.raises(AssertionError) as err:
-        run(cmd, cwd, env=env)
+        # the whole output: each rank's traceback is in it somewhere
+        run(cmd, cwd, env=env, keep=None)
     return str(err.value)
 
 

@@ -1,10 +1,11 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Small cross-rank helpers (no-ops in a single process)."""
 import builtins
+import sys
 from typing import Callable, Optional, TypeVar
 
 import torch
-from mmengine.dist import all_gather, all_gather_object, get_dist_info
+from mmengine.dist import all_gather, all_gather_object, barrier, get_dist_info
 from torch import Tensor
 
 T = TypeVar('T')
@@ -67,7 +68,8 @@ def run_on_all_ranks(fn: Callable[[], T]) -> T:
     one; the others raise an exception of the same built-in type (else
     ``RuntimeError``) with the same message, so a bad config stops every
     process with one message instead of leaving some waiting in a
-    collective.
+    collective. Before raising, every rank prints ``Type: message`` to
+    stderr and waits for the others, so each process's output says it.
     """
     _, world_size = get_dist_info()
     if world_size == 1:
@@ -82,6 +84,11 @@ def run_on_all_ranks(fn: Callable[[], T]) -> T:
     if not failures:
         return result
     name, message = failures[0]
+    # every rank says it before any rank exits: a launcher such as torchrun
+    # ends the other processes as soon as one exits, often before their
+    # tracebacks are printed
+    print(f'{name}: {message}', file=sys.stderr, flush=True)
+    barrier()
     if error is not None and str(error) == message:
         raise error
     cls = getattr(builtins, name, None)
