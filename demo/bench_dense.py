@@ -4,7 +4,9 @@ with paired statistics and an ablation (``tools/bench_dense.py``).
 
 Detection (the toy RetinaNet pair on the synthetic shapes set): the student
 alone, PKD, AKD over PKD, CWD and AKD over CWD; segmentation (the toy
-PSPNet pair): the student alone, CWD and AKD over CWD. The data set and the
+PSPNet pair): the student alone, CWD and AKD over CWD; head-level
+distillation (task ``crosskd``, the detection pair, set and schedule):
+the student alone, PKD, CrossKD and CrossKD + PKD. The data set and the
 teacher (trained once per task, seed 0) are fixed; seed ``s`` of a student
 run is the Runner's ``randomness.seed``: the student's initialisation, the
 data order, the augmentation and the avatar stream. Every run has the same
@@ -56,9 +58,9 @@ def _train(job: dict) -> dict:
     """Build the run's config and train it (or reuse it); the Runner's own
     output goes to ``<work_dir>.log``."""
     teacher = job['kind'] == 'teacher'
-    cfg = configure(job['task'], job['path'], job['data_root'],
-                    job['work_dir'], job['size'], job['seed'], teacher,
-                    job['teacher_ckpt'])
+    cfg = configure(BENCH_PRESETS[job['task']]['data'], job['path'],
+                    job['data_root'], job['work_dir'], job['size'],
+                    job['seed'], teacher, job['teacher_ckpt'])
     if job['loss_options']:
         entries = cfg.model.distill
         # a list of entries, or a dict of them by name
@@ -71,8 +73,10 @@ def _train(job: dict) -> dict:
             contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         result = train_step(
             f'{job["task"]} {job["kind"]} seed {job["seed"]}', cfg, [],
-            metric_key, data_description(job['task'], job['size'], DATA_SEED),
-            prefix='[bench]', keep_checkpoint=teacher)
+            metric_key,
+            data_description(BENCH_PRESETS[job['task']]['data'], job['size'],
+                             DATA_SEED), prefix='[bench]',
+            keep_checkpoint=teacher)
     result.pop('history', None)
     return dict(job, result=result)
 
@@ -165,7 +169,7 @@ def run_bench(work_dir: str = osp.join('work_dirs', 'bench_dense'),
     roots = {t: osp.join(osp.abspath(data_root), t, '') for t in tasks}
     for t in tasks:
         print(f'[bench] {t}: synthetic set -> {roots[t]}')
-        make_data(t, roots[t], sizes[t], DATA_SEED)
+        make_data(BENCH_PRESETS[t]['data'], roots[t], sizes[t], DATA_SEED)
 
     def jobs_for(task, kinds, teacher_ckpt, options=None):
         preset = BENCH_PRESETS[task]

@@ -1,6 +1,9 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """What `make bench-dense` runs: the tasks, their runs, seeds, sizes and the
-AKD options ablated (:mod:`demo.bench_dense`)."""
+AKD options ablated (:mod:`demo.bench_dense`). A task's ``data`` is the
+kind of data set and schedule it trains on (``'det'``: the shapes
+detection set, epochs; ``'seg'``: the Cityscapes-layout set,
+iterations)."""
 from .pipeline import DEMO_PRESETS
 
 DATA_SEED = 0
@@ -21,7 +24,7 @@ ABLATIONS = (
 BENCH_PRESETS = {
     'det':
     dict(
-        teacher=DEMO_PRESETS['det']['teacher'], runs=dict(
+        data='det', teacher=DEMO_PRESETS['det']['teacher'], runs=dict(
             student=('student alone',
                      'configs/toy/retinanet_r18-w32_shapes-coco.py'),
             pkd=('PKD', 'configs/pkd/'
@@ -46,7 +49,7 @@ BENCH_PRESETS = {
                    student_epochs=1, val_every=None, log_every=1)),
     'seg':
     dict(
-        teacher=DEMO_PRESETS['seg']['teacher'], runs=dict(
+        data='seg', teacher=DEMO_PRESETS['seg']['teacher'], runs=dict(
             student=('student alone',
                      'configs/toy/pspnet_r18-w16_shapes-cityscapes.py'),
             cwd=('CWD', 'configs/cwd/'
@@ -63,3 +66,21 @@ BENCH_PRESETS = {
                    teacher_iters=2, student_iters=2, val_every=None,
                    log_every=1)),
 }
+
+# head-level distillation on the detection task's pair, set and schedule:
+# CrossKD (the student's head feature through the teacher's head) alone
+# and beside PKD, against the student alone and PKD
+BENCH_PRESETS['crosskd'] = dict(
+    BENCH_PRESETS['det'], runs=dict(
+        student=BENCH_PRESETS['det']['runs']['student'],
+        pkd=BENCH_PRESETS['det']['runs']['pkd'],
+        crosskd=('CrossKD', 'configs/crosskd/'
+                 'crosskd_head_retinanet_r18-w64_r18-w32_toy-shapes.py'), **{
+                     'crosskd-pkd':
+                     ('CrossKD + PKD', 'configs/crosskd/'
+                      'crosskd-pkd_head_retinanet_r18-w64_r18-w32_toy-'
+                      'shapes.py')
+                 }), pairs={
+                     'crosskd': 'student',
+                     'crosskd-pkd': 'pkd'
+                 })

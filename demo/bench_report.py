@@ -98,7 +98,7 @@ def format_tables(stats: dict, teachers: dict) -> str:
     for task, st in stats.items():
         preset = BENCH_PRESETS[task]
         names = [n for n, _ in preset['metrics']]
-        percent = task == 'seg'
+        percent = preset['data'] == 'seg'
         n = next(iter(st['summary'].values()))[names[0]]['n']
         lines += [
             f'**{task}** ({n} seeds; mean +- std over the seeds)', '',

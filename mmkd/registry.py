@@ -54,6 +54,9 @@ METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='mmkd',
                    locations=['mmkd.evaluation'])
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='mmkd',
                    locations=['mmkd.engine'])
+# mmkd's own: how to split a dense detection head (by the head's class name)
+HEAD_SPLITS = Registry('head split', scope='mmkd',
+                       locations=['mmkd.models.head_splits'])
 
 # Registries mmkd adds nothing to yet: children all the same, so that a run
 # in the `mmkd` default scope (classification, regression) finds mmengine's

@@ -62,9 +62,10 @@ def test_bench_dense_minimal_end_to_end(tmp_path, monkeypatch, capsys):
     # by `make bench-dense`
     monkeypatch.setattr(bench_dense, 'ABLATIONS', ABLATIONS[:1])
     work_dir = str(tmp_path / 'bench')
+    tasks = ('det', 'seg', 'crosskd')
+    seeds = dict(det=2, seg=2, crosskd=2)
     out = run_bench(work_dir=work_dir, data_root=str(tmp_path / 'data'),
-                    quick=True, seeds=dict(det=2, seg=2), tasks=('det', 'seg'),
-                    workers=1)
+                    quick=True, seeds=seeds, tasks=tasks, workers=1)
     printed = capsys.readouterr().out
     assert '[bench] run 1/' in printed and 'eta' in printed
     # every run type of both tasks, the ablation at the chosen base
@@ -72,14 +73,17 @@ def test_bench_dense_minimal_end_to_end(tmp_path, monkeypatch, capsys):
     variant = f'{out["ablation_base"]}:{ABLATIONS[0][0]}'
     assert list(
         out['runs']['det']) == list(BENCH_PRESETS['det']['runs']) + [variant]
-    assert list(out['runs']['seg']) == list(BENCH_PRESETS['seg']['runs'])
-    for task in ('det', 'seg'):
+    for task in ('seg', 'crosskd'):
+        assert list(out['runs'][task]) == list(BENCH_PRESETS[task]['runs'])
+    for task in tasks:
         _check_against_scipy(out, task, 2)
     # the table, the plot and the numbers are written
     assert out['tables'] in open(osp.join(work_dir, 'results.md')).read()
     assert out['tables'] in printed
     assert 'AKD over PKD - PKD' in out['tables']
     assert 'AKD over CWD - CWD' in out['tables']
+    assert 'CrossKD - student alone' in out['tables']
+    assert 'CrossKD + PKD - PKD' in out['tables']
     assert osp.getsize(out['plot']) > 1000
     saved = json.load(open(osp.join(work_dir, 'results.json')))
     assert saved['stats']['det']['pairs'][variant]['metrics']['AP'][
@@ -88,8 +92,7 @@ def test_bench_dense_minimal_end_to_end(tmp_path, monkeypatch, capsys):
     # a second invocation reuses every finished run and gives the same
     # statistics
     again = run_bench(work_dir=work_dir, data_root=str(tmp_path / 'data'),
-                      quick=True, seeds=dict(det=2, seg=2),
-                      tasks=('det', 'seg'), workers=1)
+                      quick=True, seeds=seeds, tasks=tasks, workers=1)
     assert all(res['reused'] for task in again['runs'].values()
                for by_seed in task.values() for res in by_seed.values())
     assert all(t['reused'] for t in again['teachers'].values())

@@ -19,7 +19,7 @@ METAFILES = metafile_paths(CONFIG_DIR)
 ENTRIES = sorted(load_recipes(CONFIG_DIR).values(), key=lambda e: e.config)
 # folders whose README table row of a config gives teacher, student and
 # distilled numbers together
-ROW_FOLDERS = ('akd', 'cwd', 'pkd', 'mgd', 'fgd')
+ROW_FOLDERS = ('akd', 'cwd', 'pkd', 'mgd', 'fgd', 'crosskd', 'ld')
 # the data-free regression README's results table: column of each strategy
 REGRESSION_COLUMNS = {
     'gaussian': 'gaussian',
@@ -68,7 +68,8 @@ def test_model_index_imports_every_metafile():
     assert imported == METAFILES
     folders = {osp.basename(osp.dirname(p)) for p in METAFILES}
     assert folders == {
-        'akd', 'cls', 'cwd', 'datafree_regression', 'fgd', 'mgd', 'pkd'
+        'akd', 'cls', 'crosskd', 'cwd', 'datafree_regression', 'fgd', 'ld',
+        'mgd', 'pkd'
     }
 
 

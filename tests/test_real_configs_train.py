@@ -43,7 +43,7 @@ COCO_NAMES = ('person', 'bicycle', 'car', 'motorcycle')
 
 
 def test_every_real_config_is_here():
-    assert len(REAL) == 18  # 14 COCO, 4 Cityscapes
+    assert len(REAL) == 28  # 24 COCO, 4 Cityscapes
 
 
 @pytest.fixture(scope='module')

@@ -1,9 +1,11 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-"""Multi-seed dense benchmark: AKD against its base distillers, with paired
-statistics and an ablation (`make bench-dense`; see demo/bench_dense.py).
+"""Multi-seed dense benchmark: AKD against its base distillers, CrossKD
+against the student and PKD, with paired statistics and an ablation
+(`make bench-dense`; see demo/bench_dense.py).
 
-    python tools/bench_dense.py                 # full: 5 det + 3 seg seeds
+    python tools/bench_dense.py                 # full: 5 det, 3 seg, 5 crosskd
     python tools/bench_dense.py --quick --det-seeds 2 --seg-seeds 2
+    python tools/bench_dense.py --tasks crosskd  # head-level rows only
 
 Writes ``results.md`` (the tables), ``results.json`` (every number) and
 ``paired_differences.png`` to ``--work-dir``; finished runs are reused, so
@@ -31,7 +33,11 @@ def parse_args(argv=None):
                         default=BENCH_PRESETS['det']['seeds'])
     parser.add_argument('--seg-seeds', type=int,
                         default=BENCH_PRESETS['seg']['seeds'])
-    parser.add_argument('--tasks', nargs='+', default=['det', 'seg'],
+    parser.add_argument(
+        '--seeds', type=int, default=None,
+        help='seeds of every other task (crosskd: '
+        f"{BENCH_PRESETS['crosskd']['seeds']})")
+    parser.add_argument('--tasks', nargs='+', default=sorted(BENCH_PRESETS),
                         choices=sorted(BENCH_PRESETS))
     parser.add_argument('--no-ablation', action='store_true')
     parser.add_argument('--workers', type=int,
@@ -39,19 +45,19 @@ def parse_args(argv=None):
                                     os.cpu_count() or 1),
                         help='parallel runs (one torch thread each)')
     args = parser.parse_args(argv)
-    for name in ('det_seeds', 'seg_seeds', 'workers'):
-        if getattr(args, name) < 1:
+    for name in ('det_seeds', 'seg_seeds', 'seeds', 'workers'):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    run_bench(work_dir=args.work_dir, data_root=args.data_root,
-              quick=args.quick, seeds=dict(det=args.det_seeds,
-                                           seg=args.seg_seeds),
-              tasks=args.tasks, ablation=not args.no_ablation,
-              workers=args.workers)
+    run_bench(
+        work_dir=args.work_dir, data_root=args.data_root, quick=args.quick,
+        seeds=dict(det=args.det_seeds, seg=args.seg_seeds, crosskd=args.seeds
+                   or BENCH_PRESETS['crosskd']['seeds']), tasks=args.tasks,
+        ablation=not args.no_ablation, workers=args.workers)
 
 
 if __name__ == '__main__':

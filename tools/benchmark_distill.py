@@ -8,7 +8,8 @@ inputs, the timed parts, the report -- serve only it.)
         [--warmup 3] [--batch-size 2] [--img-size H W [H W ...]]
         [--device cpu|cuda[:N]] [--amp fp16|bf16] [--threads T]
         [--clock wall|cpu] [--avatars 1 4 8 16] [--chunk-size K [K ...]]
-        [--teacher-options] [--cfg-options k=v ...]
+        [--teacher-options] [--compare CONFIG [CONFIG ...]]
+        [--cfg-options k=v ...]
 
 Prints per-iteration time (median) and the peak memory of one step of
  (a) the student's own train step (forward, backward, SGD step),
@@ -31,7 +32,12 @@ the distillation step of variants of the config: the base losses alone
 (every AvatarLoss replaced by its base) and AKD with each N (every
 AvatarLoss set to N avatars, every other entry loss wrapped in AvatarLoss
 over it), once per ``--chunk-size`` value if given (set on every
-AvatarLoss).
+AvatarLoss). With ``--compare`` it times, beside (a) and (b), the
+distillation step of the config and of each config given (e.g. CrossKD
+against PKD on the same pair), and (h) the student's dense head alone:
+its forward on fixed neck features, its loss (one label assignment) and
+backward, the yardstick of a head-level method's extra cost
+(``c - a - b`` against ``h``).
 
 Inputs are random images of the given size with random ground truth
 (boxes or label maps), so no data set is needed; with several sizes
@@ -115,6 +121,10 @@ def parse_args():
         help='override settings of the config, e.g. '
         'model.teacher.config=mmdet::retinanet/'
         'retinanet_r50_fpn_1x_coco.py')
+    parser.add_argument(
+        '--compare', nargs='+', default=None, metavar='CONFIG',
+        help='time the distillation step of these configs (same pair) '
+        'beside the config\'s, with the student head alone (h)')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
                         help='time the wall clock or the process CPU time')
@@ -294,6 +304,22 @@ def distill_step(ctx: dict) -> Callable[[], None]:
     return step
 
 
+def head_step(ctx: dict) -> Callable[[], None]:
+    """(h) the student's dense head alone: forward on fixed (detached)
+    neck features, its loss (one label assignment) and backward."""
+    student = ctx['model'].student
+    inputs, samples = ctx['batches'][0]
+    with torch.no_grad():
+        feats = [f.detach() for f in student.extract_feat(inputs)]
+
+    def step():
+        losses = student.bbox_head.loss([f.requires_grad_() for f in feats],
+                                        samples)
+        student.parse_losses(losses)[0].backward()
+
+    return step
+
+
 PARTS = {
     'a': ('(a) student train step', student_step),
     'b': ('(b) teacher partial forward', teacher_forward),
@@ -412,6 +438,30 @@ def report_parts(cfg, args, batches) -> None:
         print(f'| c / (a + {b}) | {ratio:.3f} | |')
 
 
+def report_compare(cfg, args, batches) -> None:
+    """(a), (b), (h) and the distillation step (c) of the config and of
+    each ``--compare`` config; each c's cost beyond a + b against h."""
+    ctx = prepare(cfg, args, batches)
+    fns = {
+        '(a) student train step': student_step(ctx),
+        '(b) teacher partial forward': teacher_forward(ctx),
+        '(h) student head: forward, loss (assignment), backward':
+        head_step(ctx),
+        f'(c) distill step, {osp.basename(args.config)}': distill_step(ctx),
+    }
+    for path in args.compare:
+        other = load_config(path, args.cfg_options)
+        fns[f'(c) distill step, {osp.basename(path)}'] = distill_step(
+            prepare(other, args, batches))
+    rows = measure(fns, args)
+    secs = [sec for sec, _ in rows.values()]
+    a, b, h = secs[:3]
+    print_table(['part', 'ms/iter', 'step peak (MiB)', '(c - a - b) / h'], [[
+        label, f'{sec * 1e3:.1f}', f'{peak:.1f}',
+        f'{(sec - a - b) / h:.2f}' if i >= 3 else ''
+    ] for i, (label, (sec, peak)) in enumerate(rows.items())])
+
+
 def print_table(header: List[str], rows: List[List[str]]) -> None:
     """A markdown table: the first column left-aligned, the others
     right-aligned (numbers)."""
@@ -495,6 +545,9 @@ def main():
           'peak memory of one step above its start')
     if args.teacher_options:
         report_teacher_options(cfg, args, batches)
+        return
+    if args.compare:
+        report_compare(cfg, args, batches)
         return
     if args.avatars is None:
         report_parts(cfg, args, batches)

@@ -3,6 +3,7 @@ from .backbones import *  # noqa: F401,F403
 from .classifiers import *  # noqa: F401,F403
 from .connectors import *  # noqa: F401,F403
 from .distillers import *  # noqa: F401,F403
+from .head_splits import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403

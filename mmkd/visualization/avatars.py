@@ -46,6 +46,8 @@ def avatar_panels(model, inputs, data_samples, num_shown: int = 3) -> List:
                                              data_samples, mode='tensor')
     panels = []
     for entry in model.distill_entries:
+        if entry.is_head:
+            continue  # no avatars on a head entry
         s_levels = entry.student_levels(student_out)
         t_levels = entry.teacher_levels(teacher_out)
         for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels)):

@@ -8,6 +8,7 @@ from torch import Tensor
 
 from mmkd.models.connectors.alignment import check_aligned
 from mmkd.models.losses.base import BaseFeatureLoss, BaseLogitLoss
+from mmkd.models.losses.head_loss_base import BaseHeadLoss
 from mmkd.models.recording.input_relay import parse_relay_spec
 from mmkd.models.recording.levels import split_levels
 from mmkd.registry import MODELS
@@ -26,8 +27,8 @@ def build_loss(cfg: dict, where: str) -> nn.Module:
     except KeyError as err:
         losses = sorted(
             name for name, cls in MODELS.module_dict.items()
-            if isinstance(cls, type) and issubclass(cls, (BaseFeatureLoss,
-                                                          BaseLogitLoss)))
+            if isinstance(cls, type) and issubclass(cls, (
+                BaseFeatureLoss, BaseLogitLoss, BaseHeadLoss)))
         raise KeyError(
             f'{where}: cannot build loss {cfg.get("type")!r} ({err}). '
             f'Registered mmkd losses: {losses}; write them as '
@@ -73,6 +74,9 @@ class DistillEntry(nn.Module):
     the post-ReLU box-head feature, while mmdet's ``shared_fcs.N`` are bare
     linear layers followed by a ReLU in the head's forward.
     """
+
+    #: a feature or logit entry (a :class:`HeadDistillEntry` is not)
+    is_head = False
 
     def __init__(self, cfg: dict, index: int) -> None:
         super().__init__()
@@ -206,6 +210,20 @@ class DistillEntry(nn.Module):
         if self.activation is not None:
             levels = [self.activation(feat) for feat in levels]
         return levels
+
+    def student_record_paths(self) -> List[str]:
+        """The student modules whose outputs the entry reads."""
+        return [self.student_path]
+
+    def teacher_record_paths(self) -> List[str]:
+        """The teacher modules whose outputs the entry reads (its module
+        and, if given, ``teacher_logits``)."""
+        return [self.teacher_path] + ([self.teacher_logits_path]
+                                      if self.teacher_logits_path else [])
+
+    def teacher_shapes(self, teacher_out: dict) -> List[tuple]:
+        """Shapes of the entry's teacher levels (for the log)."""
+        return [tuple(t.shape) for t in self.teacher_levels(teacher_out)]
 
     def student_levels(self, student_out: dict) -> List[Tensor]:
         """This entry's student features, one per level, from the

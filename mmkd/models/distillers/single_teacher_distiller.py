@@ -7,49 +7,21 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
+from mmengine.logging import print_log
 from torch import Tensor
 
 from mmkd.models.heads.linear_cls_head import gt_labels
-from mmkd.models.losses.base import BaseDistillLoss
 from mmkd.models.recording.input_relay import (StudentInputRelay,
                                                collect_relay_specs)
 from mmkd.models.recording.recorder import ModuleOutputRecorder
 from mmkd.models.teacher.teacher_execution import TeacherExecution
+from mmkd.models.teacher.teacher_view import TeacherView
 from mmkd.registry import MODELS
 from .base import BaseDistiller
-from .distill_entry import (DistillEntry, as_dtype, check_logit_levels,
-                            entry_cfgs)
+from .distill_entry import as_dtype, check_logit_levels, entry_cfgs
+from .entry_builder import build_entry, setup_entry
 
 DISTILL_PREFIX = 'distill_entries.'
-
-
-def setup_entry_losses(entry: DistillEntry, student: nn.Module,
-                       teacher: nn.Module) -> None:
-    """Check that ``entry`` can give a ``joint_levels`` loss all its levels
-    in one call, then bind every loss of the entry (wrapped ones included)
-    to the models (:meth:`BaseDistillLoss.bind_models`)."""
-    where = f'distill entry {entry.name!r}'
-    for loss in entry.losses:
-        nested = [
-            m for m in loss.modules() if m is not loss
-            and isinstance(m, BaseDistillLoss) and m.joint_levels
-        ]
-        if nested:
-            raise ValueError(
-                f'{where}: {type(loss).__name__} calls its '
-                f'{type(nested[0]).__name__} one level at a time, but that '
-                'loss takes all levels in one call (joint_levels); for '
-                "LSHLoss set level_reduction='sum' in it")
-    if entry.joint_levels and (entry.num_levels is not None
-                               or entry.level_weights is not None):
-        raise ValueError(
-            f'{where}: {type(entry.losses[0]).__name__} takes all levels in '
-            'one call (one loss for all of them), so num_levels and '
-            'level_weights do not apply; remove them, or for LSHLoss set '
-            "level_reduction='sum' (one loss per level)")
-    for module in entry.losses.modules():
-        if isinstance(module, BaseDistillLoss):
-            module.bind_models(student, teacher)
 
 
 def labels_from_data_samples(data_samples) -> Tensor:
@@ -82,6 +54,11 @@ class SingleTeacherDistiller(BaseDistiller):
     last output (counted on the first batch), so e.g. no head runs when only
     the neck is distilled. Recordings hold each module's output as it was
     produced, whatever runs after it (see :class:`ModuleOutputRecorder`).
+
+    A teacher whose ``data_preprocessor`` normalises differently (mean/std,
+    channel order) gets the student's batch re-normalised for it, exactly
+    (:class:`~mmkd.models.teacher.teacher_view.TeacherView`; the log says
+    what the teacher sees).
 
     The distillation-only parameters (connectors, learnable loss parts) are
     under ``distill_entries.`` in the ``state_dict``, beside the plain
@@ -142,29 +119,31 @@ class SingleTeacherDistiller(BaseDistiller):
         self.student = student_model
         teacher_model = self.init_teacher(teacher)
         self.teacher_exec = TeacherExecution.from_cfg(teacher_exec)
-        self._check_preprocessors()
+        self.teacher_view = TeacherView.between(
+            self.student.data_preprocessor,
+            getattr(teacher_model, 'data_preprocessor', None))
+        print_log(self.teacher_view.describe(), logger='current')
         distill = entry_cfgs(distill)
         if not distill:
             raise ValueError('`distill` is empty: add at least one entry '
                              'dict(student=..., teacher=..., loss=...)')
         self.distill_entries = nn.ModuleList(
-            DistillEntry(cfg, i) for i, cfg in enumerate(distill))
+            build_entry(cfg, i) for i, cfg in enumerate(distill))
         names = [e.name for e in self.distill_entries]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f'distill entry names {dup} are repeated; give '
                              'each entry a unique `name`')
         for entry in self.distill_entries:
-            setup_entry_losses(entry, self.student, teacher_model)
+            setup_entry(entry, self.student, teacher_model)
         self.teacher_forward_mode = teacher_forward_mode
         self.check_finite = check_finite
         self._level_losses: Dict[str, Tensor] = {}
-        self.student_recorder = ModuleOutputRecorder(
-            self.student, [e.student_path for e in self.distill_entries],
-            role='student')
-        teacher_paths = [e.teacher_path for e in self.distill_entries] + [
-            e.teacher_logits_path
-            for e in self.distill_entries if e.teacher_logits_path is not None
+        self.student_recorder = ModuleOutputRecorder(self.student, [
+            p for e in self.distill_entries for p in e.student_record_paths()
+        ], role='student')
+        teacher_paths = [
+            p for e in self.distill_entries for p in e.teacher_record_paths()
         ]
         relay_specs = collect_relay_specs(self.distill_entries)
         # the relay's pre-hooks replace an argument before the layout
@@ -176,23 +155,6 @@ class SingleTeacherDistiller(BaseDistiller):
         self.teacher_recorder = ModuleOutputRecorder(
             teacher_model, teacher_paths, role='teacher',
             stop_after_all=teacher_early_stop)
-
-    # ---------------------------------------------------------------- setup
-    def _check_preprocessors(self) -> None:
-        s_pre = self.student.data_preprocessor
-        t_pre = getattr(self.teacher, 'data_preprocessor', None)
-        for attr in ('mean', 'std'):
-            s_val = getattr(s_pre, attr, None)
-            t_val = getattr(t_pre, attr, None)
-            if isinstance(s_val, Tensor) and isinstance(
-                    t_val, Tensor) and (s_val.shape != t_val.shape
-                                        or not torch.allclose(s_val, t_val)):
-                raise ValueError(
-                    f'teacher and student normalise inputs differently '
-                    f'({attr}: teacher {t_val.flatten().tolist()} vs student '
-                    f'{s_val.flatten().tolist()}); the teacher sees the '
-                    "student's preprocessed batch, so give both the same "
-                    'data_preprocessor mean/std (teacher cfg_options).')
 
     # -------------------------------------------------------------- forward
     def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
@@ -217,8 +179,10 @@ class SingleTeacherDistiller(BaseDistiller):
             with self.input_relay.feeding(inputs), \
                     self.teacher_exec.running(student_param.device):
                 recorded = self.teacher_recorder.run(
-                    self.teacher, self.teacher_exec.inputs(inputs),
-                    data_samples, mode=self.teacher_forward_mode)
+                    self.teacher,
+                    self.teacher_exec.inputs(
+                        self.teacher_view(inputs, data_samples)), data_samples,
+                    mode=self.teacher_forward_mode)
         return self.teacher_exec.outputs(recorded, student_param.dtype)
 
     def _student_pass_for_relay(self, inputs, data_samples) -> None:
@@ -286,6 +250,14 @@ class SingleTeacherDistiller(BaseDistiller):
         per_level = {}
         labels = None
         for entry in self.distill_entries:
+            if entry.is_head:
+                loss, parts = entry.head_loss(student_out, teacher_out,
+                                              data_samples, dtype)
+                for key, val in parts.items():
+                    out[f'distill.{entry.name}.{key}'] = val
+                per_level[entry.name] = [loss]
+                out[f'distill.{entry.name}.loss'] = self.distill_weight * loss
+                continue
             s_levels = as_dtype(entry.student_levels(student_out), dtype)
             t_levels = as_dtype(entry.teacher_levels(teacher_out), dtype)
             if len(s_levels) != len(t_levels):
@@ -394,9 +366,7 @@ class SingleTeacherDistiller(BaseDistiller):
             # leave no trace: the check must not shift any random stream
             torch.set_rng_state(rng_state)
             self.distill_entries.load_state_dict(entry_state)
-        shapes = {}
-        for entry in self.distill_entries:
-            shapes[entry.name] = [
-                tuple(t.shape) for t in entry.teacher_levels(teacher_out)
-            ]
-        return shapes
+        return {
+            entry.name: entry.teacher_shapes(teacher_out)
+            for entry in self.distill_entries
+        }

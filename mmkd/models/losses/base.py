@@ -23,6 +23,10 @@ its two families, whose call signatures are:
 
   on B x C logits and B integer labels.
 
+A third family, the losses on a dense detection head (CrossKD, prediction
+mimicking), reads several recorded modules of two heads at once; its
+protocol is in :mod:`mmkd.models.losses.head_loss_base`.
+
 Both return the *weighted* scalar loss (``loss_weight`` is applied inside),
 take their hyperparameters from ``__init__`` and validate their inputs with a
 message that says what is wrong and how to fix it.
@@ -55,8 +59,8 @@ keyword arguments only when the loss declares needing them
 (:meth:`~BaseDistillLoss.needed_inputs`), so a loss that needs neither
 implements the plain ``compute(student_feat, teacher_feat, data_samples)``.
 The distiller accepts only such losses: it refuses, when it is built, any
-loss that does not subclass :class:`BaseFeatureLoss` or
-:class:`BaseLogitLoss`.
+loss that does not subclass :class:`BaseFeatureLoss`,
+:class:`BaseLogitLoss` or ``BaseHeadLoss``.
 """
 from numbers import Number
 from typing import List, Optional, Sequence

@@ -107,3 +107,15 @@ def binary_log_probs(logits: Tensor, index: Tensor,
     log_rest = log_p.masked_fill(picked,
                                  torch.finfo(log_p.dtype).min).logsumexp(1)
     return torch.stack([log_target, log_rest], dim=1)
+
+
+def weighted_sum(loss: Tensor, weight: Optional[Tensor] = None,
+                 avg_factor: Optional[float] = None) -> Tensor:
+    """``sum(loss * weight) / avg_factor`` (the reduction of mmdet's
+    dense-head losses; ``weight`` broadcasts, ``avg_factor`` None: the mean
+    over the elements)."""
+    if weight is not None:
+        loss = loss * weight
+    if avg_factor is None:
+        return loss.sum() / max(loss.numel(), 1)
+    return loss.sum() / avg_factor

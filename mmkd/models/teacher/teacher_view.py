@@ -1,0 +1,134 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""The teacher's own view of the student's batch: a teacher trained with
+another normalisation (mean/std, channel order) gets the student's
+preprocessed batch re-normalised for it."""
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+
+class Normalisation:
+    """What an OpenMMLab data preprocessor does to an image's values:
+    ``mean``/``std`` (C values, or None: no normalisation), whether it
+    reverses the channel order (``bgr_to_rgb``/``rgb_to_bgr``) and the
+    value it pads with (in the normalised space)."""
+
+    def __init__(self, mean: Optional[Tensor], std: Optional[Tensor],
+                 flip: bool, pad_value: float) -> None:
+        self.mean = None if mean is None else mean.detach().flatten().float()
+        self.std = None if std is None else std.detach().flatten().float()
+        self.flip = bool(flip)
+        self.pad_value = float(pad_value)
+
+    @classmethod
+    def of(cls, preprocessor: Optional[nn.Module]) -> 'Normalisation':
+        """Read mmengine's ``ImgDataPreprocessor`` (mmdet's, mmseg's and
+        mmkd's subclass it or keep the same attributes)."""
+        normalise = getattr(preprocessor, '_enable_normalize', False)
+        mean = getattr(preprocessor, 'mean', None) if normalise else None
+        std = getattr(preprocessor, 'std', None) if normalise else None
+        flip = getattr(preprocessor, '_channel_conversion',
+                       getattr(preprocessor, 'channel_conversion', False))
+        pad = getattr(preprocessor, 'pad_value',
+                      getattr(preprocessor, 'pad_val', 0))
+        return cls(
+            mean if isinstance(mean, Tensor) else None,
+            std if isinstance(std, Tensor) else None, flip, pad)
+
+    def same_values(self, other: 'Normalisation') -> bool:
+        """The same preprocessed values from the same raw image."""
+
+        def same(a, b):
+            return (a is None
+                    and b is None) or (a is not None and b is not None
+                                       and a.shape == b.shape
+                                       and torch.equal(a, b))
+
+        return same(self.mean, other.mean) and same(
+            self.std, other.std) and self.flip == other.flip
+
+    def describe(self) -> str:
+        if self.mean is None:
+            values = 'raw values'
+        else:
+            values = (f'mean {[round(v, 3) for v in self.mean.tolist()]}, '
+                      f'std {[round(v, 3) for v in self.std.tolist()]}')
+        order = 'channels reversed from the loaded order' if self.flip \
+            else 'channels in the loaded order'
+        return f'{values}, {order}'
+
+
+class TeacherView:
+    """Re-normalises the student's preprocessed batch for the teacher:
+    undo the student's normalisation (``x * std_s + mean_s``), reverse the
+    channels where the two orders differ, apply the teacher's (``(x -
+    mean_t) / std_t``), and give the padded border of each image (beyond
+    its ``img_shape``) the teacher's pad value. Exact up to float rounding:
+    the teacher sees what its own preprocessor makes of the same images.
+
+    Args:
+        student (Normalisation): the student preprocessor's.
+        teacher (Normalisation): the teacher preprocessor's.
+    """
+
+    def __init__(self, student: Normalisation, teacher: Normalisation) -> None:
+        self.student = student
+        self.teacher = teacher
+        # a side without normalisation counts as mean 0, std 1
+        self.identity = student.same_values(teacher)
+
+    @classmethod
+    def between(cls, student_pre: nn.Module,
+                teacher_pre: Optional[nn.Module]) -> 'TeacherView':
+        student = Normalisation.of(student_pre)
+        teacher = student if teacher_pre is None else \
+            Normalisation.of(teacher_pre)
+        return cls(student, teacher)
+
+    def describe(self) -> str:
+        if self.identity:
+            return ('teacher input: the student\'s batch as it is (the same '
+                    f'normalisation: {self.student.describe()})')
+        return ('teacher input: the student\'s batch re-normalised for the '
+                f'teacher (student: {self.student.describe()}; teacher: '
+                f'{self.teacher.describe()})')
+
+    @staticmethod
+    def _stats(norm: Normalisation, x: Tensor):
+        channels = x.shape[1]
+        if norm.mean is None:
+            return x.new_zeros(1, channels, 1,
+                               1), x.new_ones(1, channels, 1, 1)
+        shape = (1, -1, 1, 1)
+        return (norm.mean.to(x).reshape(shape).expand(1, channels, 1, 1),
+                norm.std.to(x).reshape(shape).expand(1, channels, 1, 1))
+
+    def __call__(self, inputs, data_samples: Optional[Sequence] = None):
+        """The teacher's batch (other inputs than a B x C x H x W float
+        tensor pass unchanged)."""
+        if self.identity or not isinstance(inputs, Tensor) or \
+                inputs.dim() != 4 or not inputs.is_floating_point():
+            return inputs
+        s_mean, s_std = self._stats(self.student, inputs)
+        t_mean, t_std = self._stats(self.teacher, inputs)
+        raw = inputs * s_std + s_mean
+        if self.student.flip != self.teacher.flip:
+            raw = raw.flip(1)
+        out = (raw - t_mean) / t_std
+        self._repad(out, data_samples)
+        return out
+
+    def _repad(self, out: Tensor, data_samples) -> None:
+        """The padded border (beyond each sample's ``img_shape``) gets the
+        teacher's pad value, as its preprocessor pads."""
+        for i, sample in enumerate(data_samples or ()):
+            shape = getattr(sample, 'metainfo', {}).get('img_shape')
+            if not shape or i >= out.shape[0]:
+                continue
+            h, w = int(shape[0]), int(shape[1])
+            if h < out.shape[2]:
+                out[i, :, h:, :] = self.teacher.pad_value
+            if w < out.shape[3]:
+                out[i, :, :, w:] = self.teacher.pad_value

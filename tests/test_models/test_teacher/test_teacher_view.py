@@ -1,0 +1,94 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""A teacher trained with another normalisation sees the student's batch
+re-normalised for it: what its own data preprocessor makes of the same
+images, to float rounding."""
+import copy
+
+import torch
+from dense_utils import load
+from mmengine.registry import DefaultScope
+
+from mmkd.models.teacher.teacher_view import TeacherView
+from mmkd.registry import MODELS
+
+SWIN_PKD = 'configs/pkd/pkd_fpn_retinanet_swin-t32_r18-w32_toy-shapes.py'
+SWIN_T = 'configs/toy/retinanet_swin-t32_shapes-coco.py'
+# the student in BGR with values of its own; the toy Swin teacher keeps
+# mmdet's ImageNet mean/std in RGB
+STUDENT_PRE = dict(type='DetDataPreprocessor', mean=[100., 110., 120.],
+                   std=[50., 60., 70.], bgr_to_rgb=False, pad_size_divisor=32)
+
+
+def _build(cfg):
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return MODELS.build(copy.deepcopy(cfg))
+
+
+def _raw_batch(seed=0):
+    """Two images of different sizes (the smaller one padded) in mmdet's
+    packed form."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    gen = torch.Generator().manual_seed(seed)
+    images, samples = [], []
+    for h, w in ((60, 70), (45, 64)):
+        images.append(
+            torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8))
+        sample = DetDataSample()
+        sample.set_metainfo(
+            dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.)))
+        sample.gt_instances = InstanceData(
+            bboxes=torch.tensor([[4., 6., 30., 40.]]),
+            labels=torch.tensor([1]))
+        samples.append(sample)
+    return dict(inputs=images, data_samples=samples)
+
+
+def test_renormalised_batch_is_the_teachers_own():
+    student_pre = _build(STUDENT_PRE)
+    teacher_pre = _build(load(SWIN_T).model.data_preprocessor)
+    assert teacher_pre._channel_conversion  # RGB, the student BGR
+    s = student_pre(_raw_batch(), False)
+    t = teacher_pre(_raw_batch(), False)
+    view = TeacherView.between(student_pre, teacher_pre)
+    assert not view.identity
+    assert 're-normalised for the teacher' in view.describe()
+    got = view(s['inputs'], s['data_samples'])
+    assert not torch.allclose(s['inputs'], t['inputs'], atol=0.1)
+    torch.testing.assert_close(got, t['inputs'], rtol=0, atol=1e-5)
+
+
+def test_the_same_normalisation_passes_the_batch_as_it_is():
+    pre = _build(load(SWIN_T).model.data_preprocessor)
+    view = TeacherView.between(pre,
+                               _build(load(SWIN_T).model.data_preprocessor))
+    x = torch.randn(2, 3, 32, 32)
+    assert view.identity and view(x) is x
+    assert "the student's batch as it is" in view.describe()
+
+
+def test_the_distiller_gives_such_a_teacher_its_own_view(tmp_path):
+    """The toy Swin PKD pair with the student in BGR and other values: the
+    distiller builds (no refusal), the teacher's recorded FPN levels are
+    those of the teacher run on its own preprocessor's batch, and a
+    training step's losses are finite."""
+    cfg = load(SWIN_PKD).model
+    cfg.student.data_preprocessor = STUDENT_PRE
+    torch.manual_seed(0)
+    teacher = _build(load(SWIN_T).model)
+    path = str(tmp_path / 'teacher.pth')
+    torch.save({'state_dict': teacher.state_dict()}, path)
+    cfg.teacher.checkpoint = path
+    model = _build(cfg)
+    assert 're-normalised' in model.teacher_view.describe()
+    data = model.data_preprocessor(_raw_batch(), True)
+    got = model.teacher_outputs(data['inputs'], data['data_samples'])['neck']
+    own = teacher.data_preprocessor(_raw_batch(), True)
+    teacher.eval()
+    with torch.no_grad():
+        want = teacher.extract_feat(own['inputs'])
+    for g, w in zip(got[0], want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+    model.train()
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert torch.isfinite(losses['distill.neck.loss'])
