@@ -118,8 +118,11 @@ class HeadDistillEntry(nn.Module):
     def teacher_record_paths(self) -> List[str]:
         return self._paths('teacher', self.teacher_path)
 
-    def _relative(self, recorded: dict, side: str, head: str,
-                  dtype: torch.dtype) -> Dict[str, list]:
+    def records(self, recorded: dict, side: str,
+                dtype: torch.dtype) -> Dict[str, list]:
+        """The ``side``'s recordings the loss reads, keyed by their path
+        relative to the head, floats in ``dtype``."""
+        head = self.student_path if side == 'student' else self.teacher_path
 
         def cast(t: Tensor) -> Tensor:
             return t.to(dtype) if t.is_floating_point() else t
@@ -135,10 +138,9 @@ class HeadDistillEntry(nn.Module):
         """The entry's weighted loss on one batch and the parts it logs."""
         connectors = None if self.connectors is None else dict(
             zip(self.loss.connector_branches, self.connectors))
-        loss = self.loss(
-            self._relative(student_out, 'student', self.student_path, dtype),
-            self._relative(teacher_out, 'teacher', self.teacher_path, dtype),
-            data_samples, connectors)
+        loss = self.loss(self.records(student_out, 'student', dtype),
+                         self.records(teacher_out, 'teacher', dtype),
+                         data_samples, connectors)
         return loss, self.loss.pop_log_vars()
 
     def teacher_shapes(self, teacher_out: dict) -> List[tuple]:

@@ -152,7 +152,7 @@ def test_identical_teacher_and_student_give_the_teachers_predictions(
         teacher_out = model.teacher_outputs(inputs, samples)
         entry = model.distill_entries[0]
         rec = {
-            side: entry._relative(out, side, 'bbox_head', torch.float32)
+            side: entry.records(out, side, torch.float32)
             for side, out in (('student', student_out), ('teacher',
                                                          teacher_out))
         }
