@@ -138,9 +138,10 @@ class HeadDistillEntry(nn.Module):
         """The entry's weighted loss on one batch and the parts it logs."""
         connectors = None if self.connectors is None else dict(
             zip(self.loss.connector_branches, self.connectors))
-        loss = self.loss(self.records(student_out, 'student', dtype),
-                         self.records(teacher_out, 'teacher', dtype),
-                         data_samples, connectors)
+        loss = self.loss(
+            self.records(student_out, 'student', dtype),
+            self.records(teacher_out, 'teacher', dtype), data_samples,
+            connectors)
         return loss, self.loss.pop_log_vars()
 
     def teacher_shapes(self, teacher_out: dict) -> List[tuple]:
