@@ -29,7 +29,8 @@ import os.path as osp
 import time
 from typing import Dict, List, Optional, Sequence
 
-from .bench_presets import ABLATIONS, BENCH_PRESETS, DATA_SEED, TEACHER_SEED
+from .bench_presets import (ABLATIONS, BENCH_PRESETS, DATA_SEED, run_teachers,
+                            teacher_seeds)
 from .bench_report import format_tables, label, plot_differences, task_stats
 from .pipeline import (configure, data_description, git_head, make_data,
                        train_step)
@@ -57,7 +58,7 @@ def _execute(job: dict) -> dict:
 def _train(job: dict) -> dict:
     """Build the run's config and train it (or reuse it); the Runner's own
     output goes to ``<work_dir>.log``."""
-    teacher = job['kind'] == 'teacher'
+    teacher = job['kind'].startswith('teacher')
     cfg = configure(BENCH_PRESETS[job['task']]['data'], job['path'],
                     job['data_root'], job['work_dir'], job['size'],
                     job['seed'], teacher, job['teacher_ckpt'])
@@ -154,6 +155,24 @@ def _choose_ablation_base(stats: dict) -> str:
     return best if gains[best] > 0 else 'akd-pkd'
 
 
+def _teacher_kind(name: str) -> str:
+    """The run kind of a task's teacher ``name``."""
+    return 'teacher' if name == 'teacher' else f'teacher-{name}'
+
+
+def _teacher_ckpt(task: str, kind: str, teachers: Dict[str, dict]):
+    """The checkpoint(s) run ``kind`` learns from: one teacher's, the
+    better one's (by the primary metric) or ``{name: checkpoint}`` of all
+    (a several-teacher config)."""
+    which = run_teachers(task, kind)
+    if which == 'all':
+        return {name: res['checkpoint'] for name, res in teachers.items()}
+    if which == 'best':
+        key = BENCH_PRESETS[task]['metrics'][0][1]
+        which = max(teachers, key=lambda n: teachers[n]['metrics'][key])
+    return teachers[which]['checkpoint']
+
+
 # ------------------------------------------------------------------- main
 def run_bench(work_dir: str = osp.join('work_dirs', 'bench_dense'),
               data_root: str = osp.join('data', 'bench_dense'),
@@ -171,23 +190,24 @@ def run_bench(work_dir: str = osp.join('work_dirs', 'bench_dense'),
         print(f'[bench] {t}: synthetic set -> {roots[t]}')
         make_data(BENCH_PRESETS[t]['data'], roots[t], sizes[t], DATA_SEED)
 
-    def jobs_for(task, kinds, teacher_ckpt, options=None):
+    def jobs_for(task, kinds, task_teachers, options=None):
         preset = BENCH_PRESETS[task]
         for kind in kinds:
             akd, _, variant = kind.partition(':')
             for seed in range(seeds[task]):
                 name = kind.replace(':', '_').replace('=', '')
-                yield _job(task, kind, seed, preset['runs'][akd][1],
-                           osp.join(work_dir, task, name,
-                                    f'seed{seed}'), roots[task], sizes[task],
-                           None if kind == 'student' else teacher_ckpt, options
-                           and options[variant])
+                yield _job(
+                    task, kind, seed, preset['runs'][akd][1],
+                    osp.join(work_dir, task, name, f'seed{seed}'), roots[task],
+                    sizes[task], None if kind == 'student' else _teacher_ckpt(
+                        task, akd, task_teachers), options
+                    and options[variant])
 
     main_kinds = {t: list(BENCH_PRESETS[t]['runs']) for t in tasks}
     num_ablation = len(ABLATIONS) * seeds['det'] \
         if ablation and 'det' in tasks else 0
-    total = len(tasks) + sum(len(main_kinds[t]) * seeds[t]
-                             for t in tasks) + num_ablation
+    total = sum(len(teacher_seeds(t)) for t in tasks) + sum(
+        len(main_kinds[t]) * seeds[t] for t in tasks) + num_ablation
     progress = _Progress(total, workers)
     pool = mp.get_context('spawn').Pool(
         workers, initializer=_init_worker) if workers > 1 else None
@@ -197,17 +217,24 @@ def run_bench(work_dir: str = osp.join('work_dirs', 'bench_dense'),
         _init_worker()
     try:
         teacher_jobs = [
-            _job(t, 'teacher', TEACHER_SEED, BENCH_PRESETS[t]['teacher'],
-                 osp.join(work_dir, t, 'teacher'), roots[t], sizes[t], None)
-            for t in tasks
+            _job(t, _teacher_kind(name), seed, BENCH_PRESETS[t]['teacher'],
+                 osp.join(work_dir, t, _teacher_kind(name)), roots[t],
+                 sizes[t], None) for t in tasks
+            for name, seed in teacher_seeds(t).items()
         ]
-        teachers = {
-            o['task']: o['result']
-            for o in _run_all(teacher_jobs, pool, progress)
+        teachers = {t: {} for t in tasks}
+        for o in _run_all(teacher_jobs, pool, progress):
+            name = o['kind'][len('teacher-'):] or 'teacher'
+            teachers[o['task']][name] = o['result']
+        teachers = {  # in the presets' order
+            t: {
+                name: teachers[t][name]
+                for name in teacher_seeds(t)
+            }
+            for t in tasks
         }
         jobs = [
-            j for t in tasks
-            for j in jobs_for(t, main_kinds[t], teachers[t]['checkpoint'])
+            j for t in tasks for j in jobs_for(t, main_kinds[t], teachers[t])
         ]
         outs = _run_all(jobs, pool, progress)
         runs = {t: {} for t in tasks}
@@ -223,9 +250,8 @@ def run_bench(work_dir: str = osp.join('work_dirs', 'bench_dense'),
                   'over its base, else AKD over PKD)')
             kinds = [f'{ablation_base}:{name}' for name, _ in ABLATIONS]
             outs = _run_all(
-                list(
-                    jobs_for('det', kinds, teachers['det']['checkpoint'],
-                             dict(ABLATIONS))), pool, progress)
+                list(jobs_for('det', kinds, teachers['det'], dict(ABLATIONS))),
+                pool, progress)
             for o in outs:
                 runs['det'].setdefault(o['kind'], {})[o['seed']] = \
                     o['result']

@@ -84,3 +84,49 @@ BENCH_PRESETS['crosskd'] = dict(
                      'crosskd': 'student',
                      'crosskd-pkd': 'pkd'
                  })
+
+# several teachers on the detection task's pair, set and schedule: two toy
+# R18-w64 RetinaNet teachers trained with two seeds (`a`, the detection
+# task's, and `b`), PKD from each, from their mean and from their
+# uncertainty-weighted ensemble (AKD's formula, the real teachers in the
+# avatars' place), and AKD's avatars of the better teacher (the higher AP);
+# a run's third element names its teacher(s): one of `teacher_seeds`,
+# 'all' (a several-teacher config) or 'best'
+_MULTI = 'configs/multi_teacher/pkd-{}_fpn_retinanet_2xr18-w64_r18-w32_toy-' \
+    'shapes.py'
+BENCH_PRESETS['teachers'] = dict(
+    BENCH_PRESETS['det'],
+    teacher_seeds=dict(a=TEACHER_SEED, b=TEACHER_SEED + 1), runs={
+        'student':
+        BENCH_PRESETS['det']['runs']['student'],
+        'pkd-a':
+        ('PKD from teacher a', BENCH_PRESETS['det']['runs']['pkd'][1], 'a'),
+        'pkd-b':
+        ('PKD from teacher b', BENCH_PRESETS['det']['runs']['pkd'][1], 'b'),
+        'pkd-mean':
+        ('PKD from the mean of a and b', _MULTI.format('mean'), 'all'),
+        'pkd-uncertainty': ('PKD from the uncertainty ensemble of a and b',
+                            _MULTI.format('uncertainty'), 'all'),
+        'akd-pkd-best': ('AKD over PKD from the better teacher',
+                         BENCH_PRESETS['det']['runs']['akd-pkd'][1], 'best'),
+    }, pairs={
+        'pkd-mean': ('pkd-a', 'pkd-b', 'akd-pkd-best'),
+        'pkd-uncertainty': ('pkd-a', 'pkd-b', 'akd-pkd-best', 'pkd-mean'),
+    })
+
+
+def teacher_seeds(task: str) -> dict:
+    """``{teacher name: seed}`` of a task (one teacher: ``'teacher'``)."""
+    return BENCH_PRESETS[task].get('teacher_seeds', dict(teacher=TEACHER_SEED))
+
+
+def run_teachers(task: str, kind: str) -> str:
+    """Which teacher(s) a run learns from (see the ``teachers`` task)."""
+    spec = BENCH_PRESETS[task]['runs'][kind]
+    return spec[2] if len(spec) > 2 else 'teacher'
+
+
+def pair_bases(task: str, kind: str) -> tuple:
+    """The runs ``kind`` is compared with, seed by seed."""
+    bases = BENCH_PRESETS[task]['pairs'].get(kind, ())
+    return (bases, ) if isinstance(bases, str) else tuple(bases)

@@ -6,7 +6,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from .bench_presets import BENCH_PRESETS
+from .bench_presets import BENCH_PRESETS, pair_bases
 
 
 # ------------------------------------------------------------- statistics
@@ -73,10 +73,12 @@ def task_stats(task: str, runs: Dict[str, Dict[int, dict]],
             for kind, per in values.items()
         }, pairs={})
     for kind in values:
-        base = preset['pairs'].get(kind.split(':')[0])
-        if base is not None:
-            out['pairs'][kind] = dict(
-                base=base, metrics={
+        bases = pair_bases(task, kind.split(':')[0])
+        for base in bases:
+            # keyed by the run alone when it has one base
+            key = kind if len(bases) == 1 else f'{kind}@{base}'
+            out['pairs'][key] = dict(
+                kind=kind, base=base, metrics={
                     m: paired_difference(values[kind][m], values[base][m])
                     for m in values[kind]
                 })
@@ -84,6 +86,7 @@ def task_stats(task: str, runs: Dict[str, Dict[int, dict]],
 
 
 def label(task: str, kind: str) -> str:
+    """A run's name in the tables (``kind``, or ``kind:variant``)."""
     runs = BENCH_PRESETS[task]['runs']
     if ':' in kind:
         akd, variant = kind.split(':')
@@ -105,9 +108,11 @@ def format_tables(stats: dict, teachers: dict) -> str:
             '| run | ' + ' | '.join(names) + ' |',
             '|---|' + '---:|' * len(names)
         ]
-        teacher = teachers[task]['metrics']
-        lines.append('| teacher (one run) | ' + ' | '.join(
-            _fmt(teacher[k], percent) for _, k in preset['metrics']) + ' |')
+        for name, teacher in teachers[task].items():
+            who = 'teacher' if name == 'teacher' else f'teacher {name}'
+            lines.append(f'| {who} (one run) | ' + ' | '.join(
+                _fmt(teacher['metrics'][k], percent)
+                for _, k in preset['metrics']) + ' |')
         for kind, per in st['summary'].items():
             lines.append(f'| {label(task, kind)} | ' +
                          ' | '.join(f'{_fmt(per[m]["mean"], percent)} +- '
@@ -121,11 +126,11 @@ def format_tables(stats: dict, teachers: dict) -> str:
                                            for m in names) + ' | better |',
             '|---|' + '---:|' * (len(names) + 1)
         ]
-        for kind, pair in st['pairs'].items():
+        for pair in st['pairs'].values():
             base = label(task, pair['base'])
             diffs = pair['metrics']
             lines.append(
-                f'| {label(task, kind)} - {base} | ' +
+                f'| {label(task, pair["kind"])} - {base} | ' +
                 ' | '.join(_fmt_diff(diffs[m], percent) for m in names) +
                 f' | {diffs[names[0]]["better"]}/{diffs[names[0]]["n"]} |')
         lines.append('')
@@ -159,9 +164,11 @@ def plot_differences(stats: dict, out: str) -> str:
                 label='mean, 95% CI' if x == 0 else None)
         ax.axhline(0, color='gray', lw=0.8)
         ax.set_xticks(range(len(pairs)))
-        ax.set_xticklabels([label(task, k).replace(', ', '\n') for k in pairs],
-                           rotation=60, ha='right', fontsize=8)
-        ax.set_ylabel(f'{metric}: AKD - base (same seed)')
+        ax.set_xticklabels([
+            f'{label(task, p["kind"])} - {label(task, p["base"])}'.replace(
+                ', ', '\n') for p in pairs.values()
+        ], rotation=60, ha='right', fontsize=8)
+        ax.set_ylabel(f'{metric}: run - base (same seed)')
         ax.set_title(task)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -155,7 +155,10 @@ def configure(task: str, path: str, data_root: str, work_dir: str, size: dict,
     cfg.default_hooks.logger = dict(type='LoggerHook',
                                     interval=size['log_every'],
                                     log_metric_by_epoch=task == 'det')
-    if teacher_ckpt is not None:
+    if isinstance(teacher_ckpt, dict):  # several teachers, by name
+        for name, ckpt in teacher_ckpt.items():
+            cfg.model.teachers[name].checkpoint = ckpt
+    elif teacher_ckpt is not None:
         cfg.model.teacher.checkpoint = teacher_ckpt
     cfg.randomness = dict(seed=seed)
     cfg.work_dir = work_dir

@@ -34,6 +34,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'cuda: the test runs on a CUDA GPU; skipped (and listed '
         'at the end) without one; `make gpu-check` runs them')
+    config.addinivalue_line(
+        'markers', 'e2e: an end-to-end run (a whole pipeline, training '
+        'scripts in subprocesses, every real-size config): `make test-e2e` '
+        'runs them, `make test` the rest')
 
 
 def pytest_runtest_setup(item):

@@ -152,3 +152,20 @@ def mirror_default_teacher(student, keep=()) -> None:
             for tensor in list(module.parameters()) + list(module.buffers()):
                 tensor.data = tensor.data.contiguous()
             module.register_forward_pre_hook(_contiguous_args)
+
+
+def randomise_batchnorm(model, seed: int = 0) -> None:
+    """Give every BatchNorm2d of ``model`` non-trivial weights and running
+    statistics (mmdet zero-initialises the last norm of each residual
+    block, zero_init_residual): features then take both signs, and an
+    in-place change, a folded norm or a mis-ordered channel shows."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                c = module.num_features
+                module.weight.copy_(torch.rand(c, generator=gen) + 0.5)
+                module.bias.copy_(torch.randn(c, generator=gen) * 0.1)
+                module.running_mean.copy_(torch.randn(c, generator=gen) * 0.1)
+                module.running_var.copy_(torch.rand(c, generator=gen) + 0.5)

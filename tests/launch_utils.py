@@ -115,3 +115,28 @@ def run(cmd: List[str], cwd: str, timeout: int = 600,
 
 def python() -> str:
     return sys.executable
+
+
+def resume_to_epoch_2(cmd: List[str], cwd: str, work_dir: str) -> tuple:
+    """Run ``cmd`` (a launch of one epoch, ``train_cfg.max_epochs=1`` among
+    its options) again to epoch 2 with ``--resume``; check that it resumed
+    from epoch 1 with every distillation key restored (mmengine names any
+    key it could not load) and return the two checkpoints."""
+    import re
+
+    from mmkd.engine import DISTILL_STATE_KEY, safe_torch_load
+
+    # (the toy configs keep one checkpoint: epoch_1 goes when epoch_2 comes)
+    first = safe_torch_load(osp.join(work_dir, 'epoch_1.pth'))
+    cmd = [
+        c if not c.startswith('train_cfg.max_epochs=') else
+        'train_cfg.max_epochs=2' for c in cmd
+    ] + ['--resume']
+    output = run(cmd, cwd)
+    assert 'resumed epoch: 1' in output
+    missing = re.findall(r'missing keys in source state_dict: (.*)', output)
+    assert not [m for m in missing if 'distill_entries' in m], missing
+    second = safe_torch_load(osp.join(work_dir, 'epoch_2.pth'))
+    assert second['meta']['epoch'] == 2
+    assert set(second[DISTILL_STATE_KEY]) == set(first[DISTILL_STATE_KEY])
+    return first, second

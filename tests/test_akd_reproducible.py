@@ -6,6 +6,7 @@ streams as it found them, and nothing a previous run left in the process
 leaks in. A finished step is reused only with the same config and code."""
 import os.path as osp
 
+import pytest
 import torch
 
 from demo import pipeline
@@ -36,6 +37,7 @@ def _assert_same(a, b, where=''):
         assert a == b, where
 
 
+@pytest.mark.e2e
 def test_two_akd_runs_are_identical(tmp_path, monkeypatch, capsys):
     root = osp.join(str(tmp_path / 'data'), '')
     make_data('det', root, SIZE, 0)

@@ -36,6 +36,7 @@ EXPECTED_CONFIGS = {
     'configs/cls/ldrld': 7,
     'configs/cls/lsh': 3,
     'configs/cls/mnist': 11,
+    'configs/cls/multi_teacher': 1,
     'configs/cls/rld': 7,
     'configs/crosskd': 12,  # 3 toy + 9 COCO
     'configs/cwd': 5,
@@ -45,6 +46,7 @@ EXPECTED_CONFIGS = {
     'configs/ld': 1,
     'configs/lsh': 4,
     'configs/mgd': 2,
+    'configs/multi_teacher': 4,  # 3 toy + 1 COCO
     'configs/pkd': 6,
     'configs/toy': 10,
 }
@@ -89,9 +91,22 @@ def read(path: str) -> str:
 
 def writes_teacher_checkpoint(path: str) -> bool:
     """Whether the file writes a teacher checkpoint: a ``checkpoint``
-    string in the dict it gives ``teacher`` (``teacher = dict(...)`` or
-    ``teacher=dict(...)``, split strings included); a backbone's
-    ``init_cfg`` checkpoint is not one."""
+    string in the dict it gives ``teacher`` or ``<name>_teacher`` (``teacher
+    = dict(...)`` or ``teacher=dict(...)``, split strings included) or one
+    of ``teachers=dict(name=dict(...))``; a backbone's ``init_cfg``
+    checkpoint is not one."""
+    return bool(written_teachers(path))
+
+
+def _writes_checkpoint(value) -> bool:
+    return isinstance(value, ast.Call) and any(
+        k.arg == 'checkpoint' and isinstance(k.value, ast.Constant)
+        for k in value.keywords)
+
+
+def written_teachers(path: str) -> list:
+    """The names of the teacher specs with a checkpoint the file writes."""
+    found = []
     for node in ast.walk(ast.parse(read(path))):
         if isinstance(node, ast.Assign):
             named = [(t.id, node.value) for t in node.targets
@@ -101,18 +116,21 @@ def writes_teacher_checkpoint(path: str) -> bool:
         else:
             continue
         for name, value in named:
-            if name == 'teacher' and isinstance(value, ast.Call) and any(
-                    k.arg == 'checkpoint'
-                    and isinstance(k.value, ast.Constant)
-                    for k in value.keywords):
-                return True
-    return False
+            if name == 'teachers' and isinstance(value, ast.Call):
+                found += [
+                    f'teachers.{k.arg}' for k in value.keywords
+                    if _writes_checkpoint(k.value)
+                ]
+            elif (name == 'teacher' or name.endswith('_teacher')) \
+                    and _writes_checkpoint(value):
+                found.append(name)
+    return found
 
 
 def test_every_config_is_counted():
     counts = collections.Counter(osp.dirname(p) for p in CONFIGS)
     assert dict(counts) == EXPECTED_CONFIGS
-    assert len(CONFIGS) == sum(EXPECTED_CONFIGS.values()) == 146
+    assert len(CONFIGS) == sum(EXPECTED_CONFIGS.values()) == 151
     assert len(CONFIGS) + len(BASES) == len(ALL_PY)
 
 
@@ -128,13 +146,20 @@ def test_each_teacher_checkpoint_is_written_once():
     teacher file), and no two files write the same teacher checkpoint."""
     where = collections.defaultdict(list)
     for path in ALL_PY:
-        if not writes_teacher_checkpoint(path):
+        names = written_teachers(path)
+        if not names:
             continue
         assert path in BASES, f'{path}: the teacher belongs in its pair base'
         cfg = Config.fromfile(osp.join(REPO, path))
-        teacher = cfg.get('teacher') or cfg.model.teacher
-        where[teacher['checkpoint']].append(path)
-    assert len(where) == 28  # 7 classification, 18 dense, 3 regression
+        for name in names:
+            if name.startswith('teachers.'):
+                teacher = cfg.model.teachers[name.split('.')[1]]
+            else:
+                teacher = cfg.get(name) or cfg.model.teacher
+            where[teacher['checkpoint']].append(path)
+    # 7 classification, 19 dense (the second toy R18-w64 seed of the
+    # two-teacher ensemble), 3 regression
+    assert len(where) == 29
     assert {c: p for c, p in where.items() if len(p) > 1} == {}
 
 
@@ -147,13 +172,16 @@ def test_config_builds(config, tmp_path_factory):
         # any tools/train.py builds mmkd's runner and its hooks
         assert cfg.get('runner_type') == 'mmkd.DistillRunner'
         assert 'mmkd' in cfg.get('custom_imports', {}).get('imports', [])
-    if model_cfg.get('type') == 'mmkd.SingleTeacherDistiller':
+    if model_cfg.get('type') in ('mmkd.SingleTeacherDistiller',
+                                 'mmkd.MultiTeacherDistiller'):
         # entries keyed by name, so that a config overrides one of its base
         assert isinstance(model_cfg.distill, dict)
-    teacher = model_cfg.get('teacher')
-    if isinstance(teacher, dict) and 'checkpoint' in teacher:
-        tmp = str(tmp_path_factory.getbasetemp())
-        teacher['checkpoint'] = fresh_teacher_ckpt(teacher, tmp)
+    teachers = list((model_cfg.get('teachers') or {}).values())
+    teachers.append(model_cfg.get('teacher'))
+    for teacher in teachers:
+        if isinstance(teacher, dict) and 'checkpoint' in teacher:
+            tmp = str(tmp_path_factory.getbasetemp())
+            teacher['checkpoint'] = fresh_teacher_ckpt(teacher, tmp)
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope', 'mmkd')):
         model = MODELS.build(model_cfg)

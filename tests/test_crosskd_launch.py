@@ -11,6 +11,9 @@ from launch_utils import (DET_TEACHER, cli, det_options, fresh_teacher_ckpt,
 
 from mmkd.engine import DISTILL_STATE_KEY, safe_torch_load
 
+# end-to-end runs: `make test-e2e` (tests/conftest.py)
+pytestmark = pytest.mark.e2e
+
 CROSSKD = {
     'retina':
     ('configs/crosskd/crosskd_head_retinanet_r18-w64_r18-w32_toy-'

@@ -8,6 +8,7 @@ import pytest
 from demo.pipeline import run_demo
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('task', ['det', 'seg'])
 def test_demo_pipeline_end_to_end(task, tmp_path, capsys):
     work_dir = str(tmp_path / 'demo')

@@ -14,6 +14,9 @@ from launch_utils import (DET_TEACHER, LSH_DET, cli, det_options,
 
 from mmkd.engine import DISTILL_STATE_KEY, safe_torch_load
 
+# end-to-end runs: `make test-e2e` (tests/conftest.py)
+pytestmark = pytest.mark.e2e
+
 TESTS_DIR = osp.dirname(osp.abspath(__file__))
 NUM_TRAIN = 8  # the coco_shapes_root fixture
 BATCH = 2  # per rank: 2 iterations each

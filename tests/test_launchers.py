@@ -7,7 +7,6 @@ init_detector/init_model with the trained student's predictions) and
 resumes its connectors."""
 import glob
 import os.path as osp
-import re
 import shutil
 
 import pytest
@@ -15,10 +14,13 @@ import torch
 from launch_utils import (CWD_SEG, DET_STUDENT, DET_TEACHER, PKD_DET,
                           SEG_STUDENT, SEG_TEACHER, cli, det_options,
                           fresh_teacher_ckpt, package_train_script, python,
-                          repo_path, run, seg_options)
+                          repo_path, resume_to_epoch_2, run, seg_options)
 
 from mmkd.engine import DISTILL_STATE_KEY, safe_torch_load
 from mmkd.utils import load_config
+
+# end-to-end runs: `make test-e2e` (tests/conftest.py)
+pytestmark = pytest.mark.e2e
 
 HOOKS = ('DistillCheckHook', 'DistillCheckpointHook')
 
@@ -103,20 +105,8 @@ def test_mmdet_train_py_resume_restores_the_connectors(mmdet_run):
     """`--resume` through mmdet's script: the checkpoint's distillation
     parts go back into the model (mmengine names any key it could not load;
     none is a distillation key) and training continues from epoch 1."""
-    work_dir = mmdet_run['work_dir']
-    # (the toy config keeps one checkpoint: epoch_1 goes when epoch_2 comes)
-    first = safe_torch_load(osp.join(work_dir, 'epoch_1.pth'))
-    cmd = [
-        c if not c.startswith('train_cfg.max_epochs=') else
-        'train_cfg.max_epochs=2' for c in mmdet_run['cmd']
-    ] + ['--resume']
-    output = run(cmd, mmdet_run['cwd'])
-    assert 'resumed epoch: 1' in output
-    missing = re.findall(r'missing keys in source state_dict: (.*)', output)
-    assert not [m for m in missing if 'distill_entries' in m], missing
-    second = safe_torch_load(osp.join(work_dir, 'epoch_2.pth'))
-    assert second['meta']['epoch'] == 2
-    assert set(second[DISTILL_STATE_KEY]) == set(first[DISTILL_STATE_KEY])
+    first, second = resume_to_epoch_2(mmdet_run['cmd'], mmdet_run['cwd'],
+                                      mmdet_run['work_dir'])
     assert set(second['state_dict']) == set(first['state_dict'])
 
 

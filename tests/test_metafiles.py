@@ -19,7 +19,8 @@ METAFILES = metafile_paths(CONFIG_DIR)
 ENTRIES = sorted(load_recipes(CONFIG_DIR).values(), key=lambda e: e.config)
 # folders whose README table row of a config gives teacher, student and
 # distilled numbers together
-ROW_FOLDERS = ('akd', 'cwd', 'pkd', 'mgd', 'fgd', 'crosskd', 'ld')
+ROW_FOLDERS = ('akd', 'cwd', 'pkd', 'mgd', 'fgd', 'crosskd', 'ld',
+               'multi_teacher')
 # the data-free regression README's results table: column of each strategy
 REGRESSION_COLUMNS = {
     'gaussian': 'gaussian',
@@ -69,7 +70,7 @@ def test_model_index_imports_every_metafile():
     folders = {osp.basename(osp.dirname(p)) for p in METAFILES}
     assert folders == {
         'akd', 'cls', 'crosskd', 'cwd', 'datafree_regression', 'fgd', 'ld',
-        'mgd', 'pkd'
+        'mgd', 'multi_teacher', 'pkd'
     }
 
 
@@ -118,7 +119,7 @@ def test_config_exists_and_matches_its_recipe(entry):
         auto = cfg.get('auto_scale_lr')
         if auto is not None:
             assert auto.base_batch_size == entry.total_batch
-    for side in (entry.teacher, entry.student):
+    for side in entry.teachers + [entry.student]:
         config = side.get('Config')
         if config and '::' not in config:
             assert osp.isfile(osp.join(REPO, config)), config
@@ -131,7 +132,8 @@ def test_numbers_are_the_readme_numbers(entry):
     folder = entry.config.split('/')[0]
     with open(osp.join(CONFIG_DIR, folder, 'README.md')) as f:
         readme = f.read()
-    teacher = entry.side_value('teacher')
+    teachers = [entry.value_of(t) for t in entry.teachers]
+    teacher = teachers[0] if teachers else None
     student = entry.side_value('student')
     lines = config_lines(readme, entry.config)
     if folder == 'datafree_regression':
@@ -145,7 +147,7 @@ def test_numbers_are_the_readme_numbers(entry):
         row = f'{entry.teacher["Name"]} -> {entry.student["Name"]}'
         cell = table_cell(readme, row, entry.name.split('_')[0])
     assert entry.value in numbers(cell), (entry.value, cell)
-    for value in (teacher, student):
+    for value in teachers + [student]:
         if value is None:
             continue
         where = cell if folder in ROW_FOLDERS else readme

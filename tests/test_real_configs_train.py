@@ -35,6 +35,9 @@ sys.path.insert(0, osp.join(REPO, 'tools'))
 import train as train_tool  # noqa: E402  tools/train.py
 from test_configs import CONFIGS, fresh_teacher_ckpt  # noqa: E402
 
+# end-to-end runs: `make test-e2e` (tests/conftest.py)
+pytestmark = pytest.mark.e2e
+
 REAL = [
     p for p in CONFIGS
     if ('_coco.py' in p or 'cityscapes-512x1024' in p) and 'toy' not in p
@@ -43,7 +46,7 @@ COCO_NAMES = ('person', 'bicycle', 'car', 'motorcycle')
 
 
 def test_every_real_config_is_here():
-    assert len(REAL) == 28  # 24 COCO, 4 Cityscapes
+    assert len(REAL) == 29  # 25 COCO, 4 Cityscapes
 
 
 @pytest.fixture(scope='module')
@@ -133,8 +136,11 @@ def test_real_config_trains_two_iterations(config, coco_real_layout,
             assert f'--cfg-options {key}=' in str(err)
 
     options = {key: local for key, _ in refs}
-    options['model.teacher.checkpoint'] = fresh_teacher_ckpt(
-        cfg.model.teacher, str(tmp_path))
+    teachers = cfg.model.get('teachers') or {None: cfg.model.teacher}
+    for name, teacher in teachers.items():
+        key = 'model.teacher' if name is None else f'model.teachers.{name}'
+        options[f'{key}.checkpoint'] = fresh_teacher_ckpt(
+            teacher, str(tmp_path))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         options[f'{loader}.dataset.data_root'] = data_root
         options[f'{loader}.num_workers'] = 0

@@ -1,11 +1,13 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Multi-seed dense benchmark: AKD against its base distillers, CrossKD
-against the student and PKD, with paired statistics and an ablation
+against the student and PKD, several teachers against one and against
+AKD's avatars, with paired statistics and an ablation
 (`make bench-dense`; see demo/bench_dense.py).
 
-    python tools/bench_dense.py                 # full: 5 det, 3 seg, 5 crosskd
+    python tools/bench_dense.py     # full: 5 det, 3 seg, 5 crosskd, 5 teachers
     python tools/bench_dense.py --quick --det-seeds 2 --seg-seeds 2
     python tools/bench_dense.py --tasks crosskd  # head-level rows only
+    python tools/bench_dense.py --tasks teachers  # several teachers
 
 Writes ``results.md`` (the tables), ``results.json`` (every number) and
 ``paired_differences.png`` to ``--work-dir``; finished runs are reused, so
@@ -35,8 +37,10 @@ def parse_args(argv=None):
                         default=BENCH_PRESETS['seg']['seeds'])
     parser.add_argument(
         '--seeds', type=int, default=None,
-        help='seeds of every other task (crosskd: '
-        f"{BENCH_PRESETS['crosskd']['seeds']})")
+        help='seeds of every other task (default: its preset\'s, ' +
+        ', '.join(f'{t}: {p["seeds"]}'
+                  for t, p in sorted(BENCH_PRESETS.items())
+                  if t not in ('det', 'seg')) + ')')
     parser.add_argument('--tasks', nargs='+', default=sorted(BENCH_PRESETS),
                         choices=sorted(BENCH_PRESETS))
     parser.add_argument('--no-ablation', action='store_true')
@@ -55,8 +59,11 @@ def main(argv=None):
     args = parse_args(argv)
     run_bench(
         work_dir=args.work_dir, data_root=args.data_root, quick=args.quick,
-        seeds=dict(det=args.det_seeds, seg=args.seg_seeds, crosskd=args.seeds
-                   or BENCH_PRESETS['crosskd']['seeds']), tasks=args.tasks,
+        seeds=dict(
+            {
+                t: args.seeds or p['seeds']
+                for t, p in BENCH_PRESETS.items()
+            }, det=args.det_seeds, seg=args.seg_seeds), tasks=args.tasks,
         ablation=not args.no_ablation, workers=args.workers)
 
 

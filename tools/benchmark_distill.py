@@ -243,7 +243,10 @@ def prepare(cfg, args, batches) -> dict:
     size) and one SGD optimiser wrapper per trained model: what the part
     functions below need."""
     model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.teacher.checkpoint = None
+    for teacher in (model_cfg.get('teachers') or {}).values():
+        teacher.checkpoint = None  # several teachers
+    if model_cfg.get('teacher') is not None:
+        model_cfg.teacher.checkpoint = None
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         model = MODELS.build(model_cfg)
     model.to(args.device).train()

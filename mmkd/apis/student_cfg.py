@@ -79,13 +79,13 @@ def student_config(cfg: Config) -> Tuple[Config, List[str]]:
     a checkpoint's ``meta['cfg']``), and where it still names mmkd.
 
     The distiller is replaced by its ``student`` model config and the
-    top-level ``teacher`` is dropped; mmkd's hooks leave ``custom_hooks``
-    and an mmkd ``runner_type`` goes. When nothing else names mmkd (see
-    :func:`mmkd_references`), ``'mmkd'`` leaves ``custom_imports`` too and
-    the config is plain mmdet/mmseg; otherwise (an mmkd student, data set
-    or optimizer wrapper) the import stays and the second value lists
-    those places. A config that is not a distiller's is returned as is
-    (apart from the above)."""
+    top-level teacher specs (``teacher``, ``<name>_teacher``) are dropped;
+    mmkd's hooks leave ``custom_hooks`` and an mmkd ``runner_type`` goes.
+    When nothing else names mmkd (see :func:`mmkd_references`), ``'mmkd'``
+    leaves ``custom_imports`` too and the config is plain mmdet/mmseg;
+    otherwise (an mmkd student, data set or optimizer wrapper) the import
+    stays and the second value lists those places. A config that is not a
+    distiller's is returned as is (apart from the above)."""
     student = copy.deepcopy(cfg)
     if is_distill_cfg(cfg):
         model = cfg.model.get('student')
@@ -95,7 +95,9 @@ def student_config(cfg: Config) -> Tuple[Config, List[str]]:
                 'no `student` model config to take the student from; pass '
                 "the student's own config instead (--config).")
         student.model = copy.deepcopy(model)
-        student.pop('teacher', None)
+        # the teacher specs of the bases: `teacher`, `<name>_teacher`
+        for key in [k for k in cfg if k.endswith('teacher')]:
+            student.pop(key)
     hooks = [
         h for h in student.get('custom_hooks') or []
         if not (isinstance(h, dict) and _names_mmkd(h.get('type')))

@@ -35,11 +35,13 @@ class RecipeEntry:
     lower_is_better: bool
     status: str  # 'published' or 'measured'
     source: str
-    teacher: dict
+    teacher: dict  # the (first) teacher
     student: dict
     recipe: dict
     note: Optional[str] = None
     raw: dict = field(default_factory=dict, repr=False)
+    #: every teacher (``Teacher`` may list several, one per teacher)
+    teachers: List[dict] = field(default_factory=list)
 
     @property
     def gpus(self) -> int:
@@ -63,8 +65,13 @@ class RecipeEntry:
 
     def side_value(self, side: str) -> Optional[float]:
         """The teacher's or the student's own number (``side`` is
-        ``'teacher'`` or ``'student'``), None when none is published."""
-        metrics = getattr(self, side).get('Metrics') or {}
+        ``'teacher'`` or ``'student'``; the first teacher of several), None
+        when none is published."""
+        return self.value_of(getattr(self, side))
+
+    def value_of(self, model: dict) -> Optional[float]:
+        """The number a ``Teacher``/``Student`` block publishes."""
+        metrics = model.get('Metrics') or {}
         return metrics.get(self.metric)
 
 
@@ -82,6 +89,11 @@ def _entry(model: dict, path: str) -> RecipeEntry:
         raise ValueError(f'{where}: Config {config!r} is not under configs/')
     if name not in results:
         raise ValueError(f'{where}: Results name no {name!r} metric')
+    teachers = dist.get('Teacher') or []
+    teachers = [teachers] if isinstance(teachers, dict) else list(teachers)
+    if not all(isinstance(t, dict) for t in teachers):
+        raise ValueError(f'{where}: Teacher must be a mapping (Name, '
+                         'Config, Metrics) or a list of them')
     recipe = dist.get('Recipe') or {}
     missing = [
         k for k in ('GPUs', 'Batch per GPU')
@@ -90,14 +102,15 @@ def _entry(model: dict, path: str) -> RecipeEntry:
     if missing or ('Epochs' in recipe) == ('Iterations' in recipe):
         raise ValueError(f'{where}: its Recipe needs integer GPUs and Batch '
                          'per GPU and one of Epochs or Iterations')
+    sides = dict(teacher=teachers[0] if teachers else {}, teachers=teachers,
+                 student=dist.get('Student') or {})
     return RecipeEntry(
         name=model['Name'], config=config[len('configs/'):], metric=name,
         value=float(results[name]), metric_key=metric['Key'],
         scale=float(metric.get('Scale', 1)),
         lower_is_better=bool(metric.get('Lower Is Better', False)),
         status=dist.get('Status', 'published'), source=dist['Source'],
-        teacher=dist.get('Teacher') or {}, student=dist.get('Student') or {},
-        recipe=recipe, note=dist.get('Note'), raw=model)
+        recipe=recipe, note=dist.get('Note'), raw=model, **sides)
 
 
 def metafile_paths(config_dir: Optional[str] = None) -> List[str]:

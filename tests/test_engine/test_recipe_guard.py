@@ -152,3 +152,49 @@ def test_compare_to_paper_without_entry_says_so(tmp_path):
         stderr=subprocess.STDOUT, text=True, timeout=300)
     assert proc.returncode == 1
     assert 'no metafile entry for the config' in proc.stdout
+
+
+MEAN = ('configs/multi_teacher/pkd-mean_fpn_retinanet_2xr18-w64_r18-w32_'
+        'toy-shapes.py')
+
+
+def test_guard_and_compare_take_a_several_teacher_config(
+        tmp_path, coco_shapes_root, retina_teacher_ckpt):
+    """The toy mean-ensemble config (two teachers): the guard names its
+    measured number and recipe on the real Runner built from it; the
+    comparison lists both teachers' numbers."""
+    from mmkd.utils.metafile import find_recipe
+    entry = find_recipe(MEAN)
+    assert [t['Name'] for t in entry.teachers] == [
+        'toy RetinaNet R18-w64 (seed 0)', 'toy RetinaNet R18-w64 (seed 1)'
+    ]
+    cfg = load(
+        MEAN, **{
+            f'model.teachers.{name}.checkpoint': retina_teacher_ckpt
+            for name in 'ab'
+        })
+    cfg = shrink_det_cfg(cfg, coco_shapes_root, str(tmp_path))
+    cfg.visualizer.name = f'recipe_guard_multi_{osp.basename(tmp_path)}'
+    cfg = prepare_train_cfg(cfg, config_path=config_path(MEAN),
+                            work_dir=str(tmp_path))
+    runner = build_runner(cfg)
+    hook = guard(runner)
+    hook.before_train(runner)
+    assert hook.message.startswith(
+        'Recipe guard: this run of multi_teacher/pkd-mean_fpn_retinanet_'
+        f'2xr18-w64_r18-w32_toy-shapes.py differs from the recipe of its '
+        f'measured result (box AP {entry.value:g}; measured')
+    # a finished run's work dir: its dumped config and final metrics
+    run_dir = tmp_path / 'work' / '20261207_000000' / 'vis_data'
+    run_dir.mkdir(parents=True)
+    (run_dir / 'scalars.json').write_text('{"coco/bbox_mAP": 0.2}\n')
+    runner.cfg.dump(str(tmp_path / 'work' / osp.basename(MEAN)))
+    out = run(
+        [sys.executable, COMPARE,
+         str(tmp_path / 'work'), '--world-size', '1'], cwd=str(tmp_path),
+        env=dict(PYTHONPATH=REPO_ROOT))
+    for teacher in entry.teachers:
+        value = teacher['Metrics']['box AP']
+        assert (f'| teacher: {teacher["Name"]} | {value:.3f} | '
+                f'{0.2 - value:+.3f} |') in out
+    assert f'| distilled (measured) | {entry.value:.3f} |' in out

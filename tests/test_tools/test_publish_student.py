@@ -165,3 +165,15 @@ def test_bad_inputs_are_named(tmp_path, retina_teacher_ckpt):
         tool.publish_student(bare, str(tmp_path / 'out.pth'),
                              config=repo_path(PKD_DET))
     assert not glob.glob(str(tmp_path / 'out*'))
+
+
+def test_the_student_config_drops_every_teacher_spec():
+    """A several-teacher config's bases leave `teacher` and
+    `<name>_teacher` at the top level: neither is the student's."""
+    from mmkd.apis.student_cfg import student_config
+    cfg = load('configs/cls/multi_teacher/'
+               'kd-mean_resnet32x4+wrn-40-2_resnet8x4_cifar100.py')
+    assert 'teacher' in cfg and 'wrn_40_2_teacher' in cfg
+    student, _ = student_config(cfg)
+    assert 'teacher' not in student and 'wrn_40_2_teacher' not in student
+    assert student.model == cfg.model.student

@@ -106,8 +106,10 @@ def compare(work_dir: str, config: Optional[str] = None,
             f'the run in {run_dir} logged no {entry.metric_key!r} (the '
             f'{entry.metric} of {entry.config}): validate or test it first')
     value = metrics[entry.metric_key] * entry.scale
-    teacher, student = entry.side_value('teacher'), entry.side_value('student')
-    digits = _decimals([entry.value, teacher, student])
+    teachers = [(t.get('Name', '-'), entry.value_of(t))
+                for t in entry.teachers] or [('-', None)]
+    student = entry.side_value('student')
+    digits = _decimals([entry.value, student] + [v for _, v in teachers])
 
     def num(v: Optional[float]) -> str:
         return '-' if v is None else f'{v:.{digits}f}'
@@ -121,9 +123,11 @@ def compare(work_dir: str, config: Optional[str] = None,
         f'run: {run_dir} ({entry.metric_key} = '
         f'{metrics[entry.metric_key]:g}' +
         (f', x {entry.scale:g}' if entry.scale != 1 else '') + ')', '',
-        f'| | {entry.metric} | this run minus it |', '|---|---:|---:|',
-        f'| teacher: {entry.teacher.get("Name", "-")} | {num(teacher)} | '
-        f'{gap(teacher)} |',
+        f'| | {entry.metric} | this run minus it |', '|---|---:|---:|'
+    ] + [
+        f'| teacher: {name} | {num(teacher)} | {gap(teacher)} |'
+        for name, teacher in teachers
+    ] + [
         f'| student: {entry.student.get("Name", "-")} | {num(student)} | '
         f'{gap(student)} |', f'| distilled ({status}) | {num(entry.value)} | '
         f'{gap(entry.value)} |', f'| this run | {num(value)} | |', ''

@@ -4,14 +4,10 @@
 # student level k with teacher level k, the student map resized to the
 # teacher's and its channels mapped by a 1x1 conv + BN.
 # student (and the mmkd runner, ../mmkd_runtime.py)
-_base_ = ['../../toy/retinanet_r18-w32_shapes-coco.py', '../mmkd_runtime.py']
-# teacher: config + checkpoint. Train it first:
-#   python tools/train.py configs/toy/retinanet_swin-t32_shapes-coco.py
-teacher = dict(
-    config='{{fileDirname}}/../../toy/retinanet_swin-t32_shapes-coco.py',
-    checkpoint='work_dirs/retinanet_swin-t32_shapes-coco/epoch_24.pth')
+_base_ = ['../../toy/retinanet_r18-w32_shapes-coco.py', '../mmkd_runtime.py',
+          '../teachers/retinanet_swin-t32_toy-shapes.py']  # the teacher
 model = dict(_delete_=True, type='mmkd.SingleTeacherDistiller',
-             student=_base_.model, teacher=teacher,
+             student=_base_.model, teacher=_base_.swin_t32_teacher,
              # which layers -> how they line up: levels 0-3 paired,
              # resized to the teacher's H x W, 64 -> 96 channels
              distill=dict(neck=dict(

@@ -4,14 +4,9 @@
 # set the levels, the connectors and the loss.
 # student (and the mmkd runner, ../mmkd_runtime.py)
 _base_ = ['mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
-          '../mmkd_runtime.py']
-# teacher: config + checkpoint (mmdet model zoo)
-teacher = dict(
-    config='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',
-    checkpoint='https://download.openmmlab.com/mmdetection/v2.0/retinanet/'
-    'retinanet_x101_64x4d_fpn_1x_coco/'
-    'retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth')
+          '../mmkd_runtime.py',
+          '../teachers/retinanet_x101-64x4d_coco.py']  # the teacher
 model = dict(_delete_=True, type='mmkd.SingleTeacherDistiller',
-             student=_base_.model, teacher=teacher,
+             student=_base_.model, teacher=_base_.x101_teacher,
              # which layers: the FPN
              distill=dict(neck=dict(student='neck', teacher='neck')))

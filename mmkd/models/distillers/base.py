@@ -12,7 +12,9 @@ STUDENT_PREFIX = 'student.'
 
 
 class BaseDistiller(BaseModel):
-    """A student that learns from one frozen teacher.
+    """A student that learns from a frozen teacher (or several: then
+    ``self.teacher`` is an ``nn.ModuleDict`` of them by name, kept the same
+    way, see :class:`~mmkd.models.distillers.MultiTeacherDistiller`).
 
     What every distiller shares lives here:
 

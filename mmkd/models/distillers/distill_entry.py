@@ -1,45 +1,23 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """One distillation entry: which student/teacher module, which loss."""
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
 from mmkd.models.connectors.alignment import check_aligned
-from mmkd.models.losses.base import BaseFeatureLoss, BaseLogitLoss
-from mmkd.models.losses.head_loss_base import BaseHeadLoss
+from mmkd.models.losses.base import BaseLogitLoss
 from mmkd.models.recording.input_relay import parse_relay_spec
 from mmkd.models.recording.levels import split_levels
 from mmkd.registry import MODELS
+from .entry_config import build_loss, teacher_path_list
+from .teacher_ensemble import TeacherEnsemble
 
 ENTRY_KEYS = {
     'name', 'student', 'teacher', 'loss', 'connector', 'teacher_connector',
     'student_index', 'teacher_index', 'num_levels', 'level_weights',
-    'teacher_logits', 'teacher_input_from_student', 'act_cfg'
+    'teacher_logits', 'teacher_input_from_student', 'act_cfg', 'ensemble'
 }
-
-
-def build_loss(cfg: dict, where: str) -> nn.Module:
-    """Build a registered mmkd loss, with a clear error for unknown types."""
-    try:
-        loss = MODELS.build(cfg)
-    except KeyError as err:
-        losses = sorted(
-            name for name, cls in MODELS.module_dict.items()
-            if isinstance(cls, type) and issubclass(cls, (
-                BaseFeatureLoss, BaseLogitLoss, BaseHeadLoss)))
-        raise KeyError(
-            f'{where}: cannot build loss {cfg.get("type")!r} ({err}). '
-            f'Registered mmkd losses: {losses}; write them as '
-            "type='mmkd.<Name>'.") from None
-    if not isinstance(loss, (BaseFeatureLoss, BaseLogitLoss)):
-        raise TypeError(
-            f'{where}: {type(loss).__name__} is not an mmkd feature or logit '
-            'loss: subclass mmkd.models.losses.BaseFeatureLoss (features) '
-            'or BaseLogitLoss (logits), whose attributes declare what the '
-            'loss needs (the loss protocol of mmkd.models.losses.base).')
-    return loss
 
 
 class DistillEntry(nn.Module):
@@ -90,7 +68,10 @@ class DistillEntry(nn.Module):
             if key not in cfg:
                 raise ValueError(f'distill[{index}] needs `{key}`')
         self.student_path: str = cfg['student']
-        self.teacher_path: str = cfg['teacher']
+        #: the teacher module(s) read: one path, or several (an ensemble)
+        self.teacher_paths: List[str] = teacher_path_list(
+            cfg['teacher'], index)
+        self.teacher_path: str = self.teacher_paths[0]
         default_name = (
             self.student_path if self.student_path == self.teacher_path else
             f'{self.student_path}-{self.teacher_path}')
@@ -121,6 +102,7 @@ class DistillEntry(nn.Module):
                 f'{where}: teacher_logits is given but '
                 f'{type(self.losses[0]).__name__} does not use it; remove '
                 'it')
+        self.ensemble = self._build_ensemble(cfg.get('ensemble'), where)
         relay = cfg.get('teacher_input_from_student')
         self.teacher_input_from_student = None if relay is None else \
             parse_relay_spec(relay, where)
@@ -141,6 +123,31 @@ class DistillEntry(nn.Module):
                 and len(self.level_weights) != self.num_levels:
             raise ValueError(f'{where}: {len(self.level_weights)} '
                              f'level_weights for {self.num_levels} levels')
+
+    def _build_ensemble(self, cfg, where: str) -> Optional[TeacherEnsemble]:
+        """The :class:`TeacherEnsemble` of an entry reading several
+        teachers (None for one)."""
+        if len(self.teacher_paths) == 1:
+            if cfg is not None:
+                raise ValueError(
+                    f'{where}: `ensemble` combines several teachers, but the '
+                    f'entry reads one ({self.teacher_path!r}); list them, '
+                    "teacher=['<name>.<module>', '<other>.<module>'], or "
+                    'remove `ensemble`')
+            return None
+        ensemble = TeacherEnsemble('mean' if cfg is None else cfg, where)
+        if self.teacher_logits_path is not None:
+            raise ValueError(
+                f'{where}: teacher_logits reads one teacher, but the entry '
+                f'reads several ({self.teacher_paths}); give each teacher '
+                'its own entry')
+        if ensemble.mode == 'uncertainty' and self.is_logit:
+            raise ValueError(
+                f"{where}: ensemble='uncertainty' scales features by the "
+                f"teachers' spread; {type(self.losses[0]).__name__} is a "
+                "logit loss: use ensemble='mean' (the mean of the teachers' "
+                'logits)')
+        return ensemble
 
     @staticmethod
     def _build_activation(act_cfg: Optional[dict],
@@ -218,8 +225,8 @@ class DistillEntry(nn.Module):
     def teacher_record_paths(self) -> List[str]:
         """The teacher modules whose outputs the entry reads (its module
         and, if given, ``teacher_logits``)."""
-        return [self.teacher_path] + ([self.teacher_logits_path]
-                                      if self.teacher_logits_path else [])
+        return self.teacher_paths + ([self.teacher_logits_path]
+                                     if self.teacher_logits_path else [])
 
     def teacher_shapes(self, teacher_out: dict) -> List[tuple]:
         """Shapes of the entry's teacher levels (for the log)."""
@@ -232,11 +239,31 @@ class DistillEntry(nn.Module):
         return self._levels(student_out, self.student_path, self.student_index,
                             'student')
 
+    def member_levels(self, teacher_out: dict, path: str) -> List[Tensor]:
+        """The features one teacher module of the entry (``path``, one of
+        :attr:`teacher_paths`) gives, one per level (``act_cfg`` applied).
+        """
+        side = 'teacher' if self.ensemble is None else f'teacher {path!r}'
+        return self._levels(teacher_out, path, self.teacher_index, side)
+
+    def combine(self, members: Dict[str, List[Tensor]]) -> List[Tensor]:
+        """The target levels of an ensemble entry from ``{teacher path:
+        levels}``: the teachers' mean (checked to be combinable)."""
+        self.ensemble.check_shapes(members)
+        return [
+            TeacherEnsemble.mean(list(feats))
+            for feats in zip(*members.values())
+        ]
+
     def teacher_levels(self, teacher_out: dict) -> List[Tensor]:
         """This entry's teacher features, one per level (``act_cfg``
-        applied)."""
-        return self._levels(teacher_out, self.teacher_path, self.teacher_index,
-                            'teacher')
+        applied); for an ensemble entry the teachers' mean."""
+        if self.ensemble is None:
+            return self.member_levels(teacher_out, self.teacher_path)
+        return self.combine({
+            path: self.member_levels(teacher_out, path)
+            for path in self.teacher_paths
+        })
 
     def align_teacher(
             self, t_feat: Tensor, level: int,
@@ -256,8 +283,16 @@ class DistillEntry(nn.Module):
         student map's H x W), the student's through ``connector`` (given
         the teacher map's); a feature loss's inputs must then agree
         (:func:`~mmkd.models.connectors.alignment.check_aligned`)."""
-        s_raw, t_raw = tuple(s_feat.shape), tuple(t_feat.shape)
+        t_raw = tuple(t_feat.shape)
         t_feat = self.align_teacher(t_feat, level, _map_size(s_feat))
+        return self.align_student(s_feat, t_feat, level, t_raw), t_feat
+
+    def align_student(self, s_feat: Tensor, t_feat: Tensor, level: int,
+                      t_raw: tuple) -> Tensor:
+        """The student's feature of level ``level`` through ``connector``
+        (given the aligned teacher map's H x W; ``t_raw`` the teacher's
+        shape before its alignment, for messages)."""
+        s_raw = tuple(s_feat.shape)
         connector = self._pick(self.connectors, level)
         # no connector maps a map to tokens: the check below names the fix
         map_to_tokens = s_feat.dim() == 4 and t_feat.dim() != 4
@@ -272,7 +307,7 @@ class DistillEntry(nn.Module):
             ]
             check_aligned(f'distill entry {self.name!r}, level {level}', s_raw,
                           t_raw, s_feat, t_feat, ' and '.join(used))
-        return s_feat, t_feat
+        return s_feat
 
     def pick_teacher_logits(self, teacher_out: dict) -> Optional[Tensor]:
         """The teacher's B x C logits recorded at ``teacher_logits`` (None
@@ -301,9 +336,30 @@ class DistillEntry(nn.Module):
         else:
             out = loss_fn(s_feat, t_feat, data_samples,
                           teacher_logits=teacher_logits, labels=labels)
+        return self._level_weighted(out, level)
+
+    def _level_weighted(self, out: Tensor, level: int) -> Tensor:
         if self.level_weights is not None:
             out = out * self.level_weights[level]
         return out
+
+    def uncertainty_level_loss(self, s_feat: Tensor, t_feats: List[Tensor],
+                               level: int, data_samples=None,
+                               labels=None) -> Tensor:
+        """The (weighted) loss of level ``level`` of an entry with
+        ``ensemble='uncertainty'`` on the K teachers' features ``t_feats``
+        (see :class:`TeacherEnsemble`); the mean sigma is logged as
+        ``uncertainty``."""
+        loss_fn = self.loss_for(level)
+        t_raw = tuple(t_feats[0].shape)
+        size = _map_size(s_feat)
+        t_feats = [self.align_teacher(t, level, size) for t in t_feats]
+        s_feat = self.align_student(s_feat, t_feats[0], level, t_raw)
+        out, sigma = self.ensemble.loss(
+            s_feat, t_feats,
+            lambda s, t: loss_fn(s, t, data_samples, labels=labels))
+        loss_fn.record_log_var('uncertainty', sigma)
+        return self._level_weighted(out, level)
 
     def joint_levels_loss(self, s_levels: List[Tensor], t_levels: List[Tensor],
                           data_samples=None,
@@ -330,59 +386,3 @@ class DistillEntry(nn.Module):
 def _map_size(feat: Tensor) -> Optional[Tuple[int, int]]:
     """H x W of a B x C x H x W map, None for tokens or vectors."""
     return tuple(feat.shape[2:]) if feat.dim() == 4 else None
-
-
-def entry_cfgs(distill) -> List[dict]:
-    """The distill entry configs as a list: a dict ``{name: entry}`` gives
-    each entry its key as ``name`` (``None`` values are dropped)."""
-    if isinstance(distill, dict):
-        cfgs = []
-        for name, cfg in distill.items():
-            if cfg is None:
-                continue
-            if not isinstance(cfg, dict):
-                raise TypeError(f'distill[{name!r}] must be a dict (or None '
-                                f'to drop it), got {type(cfg).__name__}')
-            if cfg.get('name', name) != name:
-                raise ValueError(f"distill[{name!r}] has name="
-                                 f"{cfg['name']!r}; the key is the entry's "
-                                 'name, remove `name`')
-            cfgs.append(dict(cfg, name=name))
-        return cfgs
-    if isinstance(distill, (list, tuple)):
-        return [dict(cfg) for cfg in distill]
-    raise TypeError('distill must be a dict {name: entry} or a list of '
-                    f'entries, got {type(distill).__name__}')
-
-
-def check_logit_levels(entry, s_levels: List[Tensor],
-                       t_levels: List[Tensor]) -> None:
-    """A logit loss takes B x C class scores: name the entry, the shapes it
-    got and the feature losses to use when it got feature maps."""
-    shapes = [tuple(t.shape) for t in s_levels + t_levels]
-    if all(len(shape) == 2 for shape in shapes):
-        return
-    MODELS.import_from_location()
-    feature_losses = sorted(
-        f'mmkd.{name}' for name, cls in MODELS.module_dict.items()
-        if isinstance(cls, type) and issubclass(cls, BaseFeatureLoss))
-    s_shapes = [tuple(t.shape) for t in s_levels]
-    t_shapes = [tuple(t.shape) for t in t_levels]
-    raise ValueError(
-        f'distill entry {entry.name!r}: {type(entry.loss_for(0)).__name__} '
-        f'is a logit loss (it takes B x num_classes class scores and the '
-        f'class labels), but {entry.student_path!r} gives '
-        f'{len(s_levels)} level(s) of shape {s_shapes} (teacher '
-        f'{entry.teacher_path!r}: {t_shapes}), i.e. feature maps. Distil '
-        f'feature maps with a feature loss: {", ".join(feature_losses)} '
-        '(e.g. loss=dict(type=\'mmkd.PKDLoss\') for FPN levels), or point '
-        'the entry at modules that output B x C logits.')
-
-
-def as_dtype(levels: List[Tensor], dtype: torch.dtype) -> List[Tensor]:
-    """Floating-point features in ``dtype`` (a differentiable cast; the
-    student's features are half precision under autocast)."""
-    return [
-        t.to(dtype) if t.is_floating_point() and t.dtype != dtype else t
-        for t in levels
-    ]

@@ -44,6 +44,7 @@ class HeadDistillEntry(nn.Module):
     #: the distiller calls :meth:`head_loss` instead of the level loop
     is_head = True
     is_logit = False
+    ensemble = None
     needs_labels = False
     teacher_logits_path = None
     teacher_input_from_student = None
@@ -61,6 +62,11 @@ class HeadDistillEntry(nn.Module):
                 f'{where}: {sorted(unknown)} do not apply to a head loss '
                 f'(it reads the whole head, all levels at once); allowed: '
                 f'{sorted(HEAD_ENTRY_KEYS)}')
+        if isinstance(cfg.get('teacher'), (list, tuple)):
+            raise ValueError(
+                f"{where}: a head loss runs the student's head feature "
+                "through one teacher's head; give each teacher its own entry "
+                f"(teacher='<name>.<head>'), not the list {cfg['teacher']}")
         for key in ('student', 'teacher'):
             if not cfg.get(key):
                 raise ValueError(f"{where} needs `{key}`: the path of the "
@@ -82,6 +88,11 @@ class HeadDistillEntry(nn.Module):
                                  f'{list(branches)}')
             self.connectors = nn.ModuleList(
                 MODELS.build(dict(c)) for c in cfgs)
+
+    @property
+    def teacher_paths(self) -> List[str]:
+        """The teacher module the entry reads (its head), as a list."""
+        return [self.teacher_path]
 
     @property
     def loss(self) -> BaseHeadLoss:

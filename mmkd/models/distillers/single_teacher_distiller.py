@@ -1,16 +1,15 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Distil one teacher into one student, both unmodified OpenMMLab models."""
 import copy
+from contextlib import ExitStack
 from functools import partial
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
-from mmengine.logging import print_log
 from torch import Tensor
 
-from mmkd.models.heads.linear_cls_head import gt_labels
 from mmkd.models.recording.input_relay import (StudentInputRelay,
                                                collect_relay_specs)
 from mmkd.models.recording.recorder import ModuleOutputRecorder
@@ -18,20 +17,12 @@ from mmkd.models.teacher.teacher_execution import TeacherExecution
 from mmkd.models.teacher.teacher_view import TeacherView
 from mmkd.registry import MODELS
 from .base import BaseDistiller
-from .distill_entry import as_dtype, check_logit_levels, entry_cfgs
+from .batch_losses import BatchLosses, check_finite_levels
 from .entry_builder import build_entry, setup_entry
+from .entry_config import entry_cfgs
+from .teacher_slot import TeacherSlot, own_path, split_teacher_spec
 
 DISTILL_PREFIX = 'distill_entries.'
-
-
-def labels_from_data_samples(data_samples) -> Tensor:
-    """Class labels (B,) from classification data samples (``gt_label``),
-    taken once per batch for every loss with ``needs_labels``."""
-    if not data_samples or not hasattr(data_samples[0], 'gt_label'):
-        raise ValueError('a logit loss (or any loss with needs_labels) '
-                         'needs class labels: the data samples must carry '
-                         '`gt_label` (classification data)')
-    return gt_labels(data_samples)
 
 
 @MODELS.register_module()
@@ -68,7 +59,9 @@ class SingleTeacherDistiller(BaseDistiller):
         student (dict): the student model config (e.g. ``_base_.model``).
         teacher (dict): ``dict(config=..., checkpoint=...)`` or
             ``dict(model=..., checkpoint=...)``; see
-            :func:`~mmkd.models.teacher.teacher.build_teacher`.
+            :func:`~mmkd.models.teacher.teacher.build_teacher`. Optionally
+            ``input_size=(H, W)``: the batch is resized to it for the
+            teacher (:class:`~mmkd.models.teacher.teacher_view.TeacherView`).
         distill (dict[str, dict] | list[dict]): the entries
             ``dict(student=PATH, teacher=PATH, loss=LOSS_CFG, [connector,
             student_index, teacher_index, num_levels, level_weights,
@@ -109,20 +102,42 @@ class SingleTeacherDistiller(BaseDistiller):
                  teacher_exec: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
+        self.build_student(student, data_preprocessor, init_cfg)
+        spec, run = split_teacher_spec(teacher)
+        self.init_teacher(spec)
+        self.setup_distill({None: run}, distill, teacher_forward_mode,
+                           teacher_early_stop, check_finite, teacher_exec)
+
+    # ---------------------------------------------------------------- build
+    def build_student(self, student: Union[dict, ConfigDict],
+                      data_preprocessor: Optional[dict],
+                      init_cfg: Optional[dict]) -> None:
+        """Build the student; its own data_preprocessor is the distiller's.
+        A top-level ``data_preprocessor`` (mmengine's Runner passes one in,
+        e.g. from mmseg configs) was already merged into the student's
+        config."""
         student_model = MODELS.build(student)
-        # The student's own data_preprocessor is used. A top-level
-        # `data_preprocessor` (mmengine's Runner passes one in, e.g. from
-        # mmseg configs) was already merged into the student's config.
         del data_preprocessor
         super().__init__(data_preprocessor=student_model.data_preprocessor,
                          init_cfg=init_cfg)
         self.student = student_model
-        teacher_model = self.init_teacher(teacher)
-        self.teacher_exec = TeacherExecution.from_cfg(teacher_exec)
-        self.teacher_view = TeacherView.between(
-            self.student.data_preprocessor,
-            getattr(teacher_model, 'data_preprocessor', None))
-        print_log(self.teacher_view.describe(), logger='current')
+
+    def teacher_models(self) -> Dict[Optional[str], nn.Module]:
+        """``{name: teacher}``; the one teacher is named None."""
+        return {None: self.teacher}
+
+    def teacher_of(self, path: str, where: str) -> Optional[str]:
+        """The name of the teacher an entry's module path belongs to."""
+        return None
+
+    def setup_distill(self, runs: Dict[Optional[str], dict], distill,
+                      forward_mode: str, early_stop: bool, check_finite: bool,
+                      teacher_exec: Optional[dict]) -> None:
+        """Build the distill entries, bind them to the models and give each
+        teacher (``runs``: ``{name: its run options}``, see
+        :func:`split_teacher_spec`) its :class:`TeacherSlot`: what it
+        records, its view of the batch, how it runs (``teacher_exec``, then
+        the teacher's own ``teacher_exec`` keys)."""
         distill = entry_cfgs(distill)
         if not distill:
             raise ValueError('`distill` is empty: add at least one entry '
@@ -134,27 +149,63 @@ class SingleTeacherDistiller(BaseDistiller):
         if dup:
             raise ValueError(f'distill entry names {dup} are repeated; give '
                              'each entry a unique `name`')
+        reads = {name: [] for name in runs}
         for entry in self.distill_entries:
-            setup_entry(entry, self.student, teacher_model)
-        self.teacher_forward_mode = teacher_forward_mode
+            where = f'distill entry {entry.name!r}'
+            named = entry.teacher_paths + ([entry.teacher_logits_path] if
+                                           entry.teacher_logits_path else [])
+            owners = {self.teacher_of(path, where) for path in named}
+            if len(owners) > 1 and entry.ensemble is None:
+                raise ValueError(
+                    f'{where} reads the modules {named} of different '
+                    'teachers; an entry reads one teacher (its '
+                    'teacher_logits too), or lists the same module of '
+                    'several in `teacher` (an ensemble)')
+            setup_entry(entry, self.student, self.teacher)
+            for path in entry.teacher_record_paths():
+                reads[self.teacher_of(path, where)].append((entry, path))
+        unread = [name for name, paths in reads.items() if not paths]
+        if unread and None not in unread:
+            raise ValueError(
+                f'teachers {unread} are read by no distill entry: add an '
+                "entry (teacher='<name>.<module>') or remove them from "
+                '`teachers`')
+        self.teacher_forward_mode = forward_mode
         self.check_finite = check_finite
         self._level_losses: Dict[str, Tensor] = {}
         self.student_recorder = ModuleOutputRecorder(self.student, [
             p for e in self.distill_entries for p in e.student_record_paths()
         ], role='student')
-        teacher_paths = [
-            p for e in self.distill_entries for p in e.teacher_record_paths()
-        ]
-        relay_specs = collect_relay_specs(self.distill_entries)
-        # the relay's pre-hooks replace an argument before the layout
-        # boundary's forward (prepare()) makes it contiguous
-        self.input_relay = StudentInputRelay(self.student, teacher_model,
-                                             relay_specs)
-        self.teacher_exec.prepare(teacher_model, keep=teacher_paths,
-                                  relayed=relay_specs)
-        self.teacher_recorder = ModuleOutputRecorder(
-            teacher_model, teacher_paths, role='teacher',
-            stop_after_all=teacher_early_stop)
+        models = self.teacher_models()
+        self.teacher_slots: List[TeacherSlot] = []
+        for name, run in runs.items():
+            exec_cfg = dict(teacher_exec or {}, **run.get('teacher_exec', {}))
+            slot_paths = [own_path(name, path) for _, path in reads[name]]
+            entries = list({id(e): e for e, _ in reads[name]}.values())
+            self.teacher_slots.append(
+                TeacherSlot(name, models[name], self.student,
+                            list(dict.fromkeys(slot_paths)),
+                            collect_relay_specs(entries), exec_cfg or None,
+                            run.get('input_size'), forward_mode, early_stop))
+
+    # ------------------------------------------------- the one teacher's
+    @property
+    def teacher_exec(self) -> TeacherExecution:
+        """The (first) teacher's execution options."""
+        return self.teacher_slots[0].execution
+
+    @property
+    def teacher_view(self) -> TeacherView:
+        """The (first) teacher's view of the batch."""
+        return self.teacher_slots[0].view
+
+    @property
+    def teacher_recorder(self) -> ModuleOutputRecorder:
+        return self.teacher_slots[0].recorder
+
+    @property
+    def input_relay(self) -> StudentInputRelay:
+        return self.teacher_slots[0].relay
 
     # -------------------------------------------------------------- forward
     def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
@@ -162,36 +213,57 @@ class SingleTeacherDistiller(BaseDistiller):
             return self.loss(inputs, data_samples)
         return self.student(inputs, data_samples, mode)
 
-    def teacher_outputs(self, inputs, data_samples) -> Dict[str, list]:
-        """The teacher's recorded outputs on a batch (under ``no_grad``).
+    def relays_recording(self, inputs):
+        """The context in which the student's pass records the inputs
+        relayed to every teacher."""
+        stack = ExitStack()
+        for slot in self.teacher_slots:
+            stack.enter_context(slot.relay.recording(inputs))
+        return stack
+
+    def teacher_recordings(self, inputs,
+                           data_samples) -> Iterator[Dict[str, list]]:
+        """Each teacher's recorded outputs on a batch (entry paths), one
+        teacher after another, under ``no_grad``: a recording is made when
+        asked for, so a caller that drops it before the next keeps one
+        teacher's in memory at a time.
 
         With ``teacher_input_from_student`` entries the relayed arguments
         come from the student's pass on this very ``inputs`` (run just
-        before by :meth:`loss` / :meth:`check_distill`); called on its own
-        (e.g. by :class:`~mmkd.engine.hooks.LSHMedianBiasHook`), it first
-        runs the student for them (loss mode, eval mode, ``no_grad``).
-        """
+        before by :meth:`loss` / :meth:`check_distill`); asked for on its
+        own (e.g. by :class:`~mmkd.engine.hooks.LSHMedianBiasHook`), it
+        first runs the student for them (loss mode, eval mode,
+        ``no_grad``)."""
+        for slot in self.teacher_slots:
+            yield slot.full_paths(
+                self.record_teacher(slot, inputs, data_samples))
+
+    def record_teacher(self, slot: TeacherSlot, inputs,
+                       data_samples) -> Dict[str, list]:
+        """One teacher's recording (its own module paths) on a batch, under
+        ``no_grad``; runs the student first if the teacher takes inputs
+        from its pass and it has not run on ``inputs``."""
+        if slot.relay and not slot.relay.has_recording_for(inputs):
+            self._student_pass_for_relay(inputs, data_samples)
+        param = next(self.student.parameters())
         with torch.no_grad():
-            if self.input_relay and \
-                    not self.input_relay.has_recording_for(inputs):
-                self._student_pass_for_relay(inputs, data_samples)
-            student_param = next(self.student.parameters())
-            with self.input_relay.feeding(inputs), \
-                    self.teacher_exec.running(student_param.device):
-                recorded = self.teacher_recorder.run(
-                    self.teacher,
-                    self.teacher_exec.inputs(
-                        self.teacher_view(inputs, data_samples)), data_samples,
-                    mode=self.teacher_forward_mode)
-        return self.teacher_exec.outputs(recorded, student_param.dtype)
+            return slot.record(inputs, data_samples, param.device, param.dtype)
+
+    def teacher_outputs(self, inputs, data_samples) -> Dict[str, list]:
+        """Every teacher's recorded outputs on a batch, keyed by the entries'
+        paths (see :meth:`teacher_recordings`)."""
+        out = {}
+        for recorded in self.teacher_recordings(inputs, data_samples):
+            out.update(recorded)
+        return out
 
     def _student_pass_for_relay(self, inputs, data_samples) -> None:
         """Run the student only to record the inputs relayed to the
-        teacher; in eval mode, so that no BatchNorm statistics move."""
+        teachers; in eval mode, so that no BatchNorm statistics move."""
         was_training = self.student.training
         self.student.eval()
         try:
-            with torch.no_grad(), self.input_relay.recording(inputs):
+            with torch.no_grad(), self.relays_recording(inputs):
                 self.student(inputs, data_samples, mode='loss')
         finally:
             self.student.train(was_training)
@@ -204,12 +276,15 @@ class SingleTeacherDistiller(BaseDistiller):
         def student_loss():
             losses.update(self.student(inputs, data_samples, mode='loss'))
 
-        # the student first: the teacher may take inputs from its pass
-        with self.input_relay.recording(inputs):
+        # the student first: the teachers may take inputs from its pass
+        with self.relays_recording(inputs):
             student_out = self.student_recorder.run(student_loss)
-        teacher_out = self.teacher_outputs(inputs, data_samples)
-        distill, per_level = self.distill_losses_per_level(
-            student_out, teacher_out, data_samples)
+        batch = self.batch_losses(student_out, data_samples)
+        # each teacher's recording is dropped once its entries are done
+        for recorded in self.teacher_recordings(inputs, data_samples):
+            batch.add(recorded)
+            del recorded
+        distill, per_level = batch.result()
         losses.update(distill)
         # no host sync: read only when a logged loss is not finite
         self._level_losses = {
@@ -220,6 +295,13 @@ class SingleTeacherDistiller(BaseDistiller):
 
     def last_level_losses(self) -> Dict[str, Tensor]:
         return dict(self._level_losses)
+
+    def batch_losses(self, student_out: Dict[str, list],
+                     data_samples=None) -> BatchLosses:
+        """The :class:`BatchLosses` of one batch (the student's dtype)."""
+        param = next(self.student.parameters())
+        return BatchLosses(self.distill_entries, student_out, data_samples,
+                           param, self.distill_weight)
 
     def distill_losses(self, student_out: Dict[str, list],
                        teacher_out: Dict[str, list],
@@ -235,87 +317,10 @@ class SingleTeacherDistiller(BaseDistiller):
         data_samples=None
     ) -> Tuple[Dict[str, Tensor], Dict[str, List[Tensor]]]:
         """:meth:`distill_losses` and ``{entry: [unweighted loss per
-        level]}``."""
-        param = next(self.student.parameters())
-        # every loss in the student's dtype, autocast off: no statistic or
-        # reduction in half precision under --amp
-        with torch.autocast(device_type=param.device.type, enabled=False):
-            return self._distill_losses(student_out, teacher_out, data_samples,
-                                        param.dtype)
-
-    def _distill_losses(self, student_out: Dict[str, list],
-                        teacher_out: Dict[str, list], data_samples,
-                        dtype: torch.dtype):
-        out: Dict[str, Tensor] = {}
-        per_level = {}
-        labels = None
-        for entry in self.distill_entries:
-            if entry.is_head:
-                loss, parts = entry.head_loss(student_out, teacher_out,
-                                              data_samples, dtype)
-                for key, val in parts.items():
-                    out[f'distill.{entry.name}.{key}'] = val
-                per_level[entry.name] = [loss]
-                out[f'distill.{entry.name}.loss'] = self.distill_weight * loss
-                continue
-            s_levels = as_dtype(entry.student_levels(student_out), dtype)
-            t_levels = as_dtype(entry.teacher_levels(teacher_out), dtype)
-            if len(s_levels) != len(t_levels):
-                pairs = min(len(s_levels), len(t_levels))
-                raise ValueError(
-                    f'distill entry {entry.name!r}: the student gives '
-                    f'{len(s_levels)} levels and the teacher {len(t_levels)}'
-                    '; pair them in the entry, student level student_index'
-                    '[k] with teacher level teacher_index[k], e.g. '
-                    f'student_index={list(range(pairs))}, '
-                    f'teacher_index={list(range(pairs))}')
-            entry.check_levels(len(s_levels))
-            if entry.is_logit:
-                check_logit_levels(entry, s_levels, t_levels)
-            if entry.needs_labels and labels is None:
-                labels = labels_from_data_samples(data_samples)
-            t_logits = entry.pick_teacher_logits(teacher_out)
-            if entry.joint_levels:
-                level_losses = [
-                    entry.joint_levels_loss(s_levels, t_levels, data_samples,
-                                            t_logits, labels)
-                ]
-                for key, val in entry.pop_log_vars(0).items():
-                    out[f'distill.{entry.name}.{key}'] = val
-            else:
-                level_losses = []
-                for i, (s_feat, t_feat) in enumerate(zip(s_levels, t_levels)):
-                    level_losses.append(
-                        entry.level_loss(s_feat, t_feat, i, data_samples,
-                                         labels, t_logits))
-                    for key, val in entry.pop_log_vars(i).items():
-                        suffix = f'.l{i}' if len(s_levels) > 1 else ''
-                        out[f'distill.{entry.name}{suffix}.{key}'] = val
-            per_level[entry.name] = level_losses
-            out[f'distill.{entry.name}.loss'] = \
-                self.distill_weight * sum(level_losses)
-        return out, per_level
-
-    @staticmethod
-    def check_finite_levels(per_level: Dict[str, List[Tensor]]) -> None:
-        """Raise a FloatingPointError naming the first entry and level
-        whose loss in ``per_level`` (``{entry: [loss per level]}``) is not
-        finite (one host sync: the pre-flight check calls it; in training
-        :class:`~mmkd.engine.hooks.NonFiniteLossHook` checks the logged
-        values instead)."""
-        flat = [
-            v.detach().reshape(()) for vals in per_level.values() for v in vals
-        ]
-        if not flat or bool(torch.isfinite(torch.stack(flat)).all()):
-            return
-        for name, vals in per_level.items():
-            for i, val in enumerate(vals):
-                if not torch.isfinite(val).all():
-                    raise FloatingPointError(
-                        f'distillation loss of entry {name!r}, level {i} is '
-                        f'{val.item()}: lower the loss weight or learning '
-                        'rate, or check the features (e.g. add a connector '
-                        'with a norm layer).')
+        level]}`` (``teacher_out``: every teacher's recording)."""
+        batch = self.batch_losses(student_out, data_samples)
+        batch.add(teacher_out)
+        return batch.result()
 
     # --------------------------------------------------------------- checks
     def check_distill_batch(self, batch) -> Dict[str, list]:
@@ -324,16 +329,27 @@ class SingleTeacherDistiller(BaseDistiller):
         return self.check_distill(data['inputs'], data['data_samples'])
 
     def check_teacher_layout(self, batch) -> Dict[str, str]:
-        """:meth:`TeacherExecution.check_layout` on a collated batch: the
-        recorded teacher outputs against the NCHW teacher's."""
+        """:meth:`TeacherExecution.check_layout` of each teacher on a
+        collated batch: its recorded outputs against the NCHW teacher's.
+        Returns ``{module path: reason}`` (entry paths)."""
         data = self.data_preprocessor(batch, True)
-        return self.teacher_exec.check_layout(
-            self.teacher,
-            partial(self.teacher_outputs, data['inputs'],
-                    data['data_samples']))
+        found = {}
+        for slot in self.teacher_slots:
+            found.update(
+                slot.full_paths(
+                    slot.check_layout(
+                        partial(self.record_teacher, slot, data['inputs'],
+                                data['data_samples']))))
+        return found
 
     def keep_teacher_nchw(self, boundaries: Dict[str, str]) -> None:
-        self.teacher_exec.keep_nchw(self.teacher, boundaries, warn=True)
+        for slot in self.teacher_slots:
+            own = {
+                slot.own_path(path): reason
+                for path, reason in boundaries.items()
+                if self.teacher_of(path, 'the layout check') == slot.name
+            }
+            slot.keep_nchw(own)
 
     def check_distill(self, inputs, data_samples=None) -> Dict[str, list]:
         """Run student and teacher once and validate every entry (levels,
@@ -350,14 +366,14 @@ class SingleTeacherDistiller(BaseDistiller):
         self.student.train(was_training)
         try:
             with torch.no_grad():
-                with self.input_relay.recording(inputs):
+                with self.relays_recording(inputs):
                     student_out = self.student_recorder.run(
                         self.student, inputs, data_samples, mode='loss')
                 teacher_out = self.teacher_outputs(inputs, data_samples)
                 _, per_level = self.distill_losses_per_level(
                     student_out, teacher_out, data_samples)
                 if self.check_finite:
-                    self.check_finite_levels(per_level)
+                    check_finite_levels(per_level)
         finally:
             self.train(was_training)
             with torch.no_grad():

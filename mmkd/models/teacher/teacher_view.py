@@ -1,11 +1,13 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """The teacher's own view of the student's batch: a teacher trained with
 another normalisation (mean/std, channel order) gets the student's
-preprocessed batch re-normalised for it."""
-from typing import Optional, Sequence
+preprocessed batch re-normalised for it, and, where its spec states an
+``input_size``, resized to it."""
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -68,32 +70,60 @@ class TeacherView:
     its ``img_shape``) the teacher's pad value. Exact up to float rounding:
     the teacher sees what its own preprocessor makes of the same images.
 
+    With ``input_size`` the (re-normalised, padded) batch is then resized
+    to ``(H, W)`` as a whole, bilinearly (``align_corners=False``), for a
+    teacher trained at another resolution (e.g. a ViT at 224 x 224). The
+    data samples are not changed: the teacher runs in tensor mode, and its
+    features come out at its own size (pair them with the student's through
+    a ``ResizeConnector``).
+
     Args:
         student (Normalisation): the student preprocessor's.
         teacher (Normalisation): the teacher preprocessor's.
+        input_size (tuple[int, int], optional): the teacher's ``(H, W)``.
+            Defaults to None (the student's size).
     """
 
-    def __init__(self, student: Normalisation, teacher: Normalisation) -> None:
+    def __init__(self, student: Normalisation, teacher: Normalisation,
+                 input_size: Optional[Tuple[int, int]] = None) -> None:
         self.student = student
         self.teacher = teacher
+        if input_size is not None:
+            size = tuple(input_size) if isinstance(input_size,
+                                                   (tuple, list)) else ()
+            if len(size) != 2 or not all(
+                    isinstance(v, int) and v > 0 for v in size):
+                raise ValueError(
+                    f'teacher input_size={input_size!r}: give the height and '
+                    'width the teacher takes, e.g. input_size=(224, 224)')
+            input_size = size
+        self.input_size = input_size
         # a side without normalisation counts as mean 0, std 1
-        self.identity = student.same_values(teacher)
+        self.same_values = student.same_values(teacher)
+        self.identity = self.same_values and input_size is None
 
     @classmethod
-    def between(cls, student_pre: nn.Module,
-                teacher_pre: Optional[nn.Module]) -> 'TeacherView':
+    def between(cls, student_pre: nn.Module, teacher_pre: Optional[nn.Module],
+                input_size: Optional[Tuple[int, int]] = None) -> 'TeacherView':
         student = Normalisation.of(student_pre)
         teacher = student if teacher_pre is None else \
             Normalisation.of(teacher_pre)
-        return cls(student, teacher)
+        return cls(student, teacher, input_size)
 
-    def describe(self) -> str:
-        if self.identity:
-            return ('teacher input: the student\'s batch as it is (the same '
-                    f'normalisation: {self.student.describe()})')
-        return ('teacher input: the student\'s batch re-normalised for the '
-                f'teacher (student: {self.student.describe()}; teacher: '
-                f'{self.teacher.describe()})')
+    def describe(self, who: str = 'teacher') -> str:
+        """What ``who`` (the teacher, as messages name it) sees, in one
+        line."""
+        if self.same_values:
+            text = ('the student\'s batch as it is (the same normalisation: '
+                    f'{self.student.describe()})')
+        else:
+            text = ('the student\'s batch re-normalised for the teacher '
+                    f'(student: {self.student.describe()}; teacher: '
+                    f'{self.teacher.describe()})')
+        if self.input_size is not None:
+            text += (', resized to {} x {} (bilinear)'.format(
+                *self.input_size))
+        return f'{who} input: ' + text
 
     @staticmethod
     def _stats(norm: Normalisation, x: Tensor):
@@ -111,6 +141,15 @@ class TeacherView:
         if self.identity or not isinstance(inputs, Tensor) or \
                 inputs.dim() != 4 or not inputs.is_floating_point():
             return inputs
+        out = inputs if self.same_values else \
+            self._renormalise(inputs, data_samples)
+        if self.input_size is not None and \
+                tuple(out.shape[2:]) != self.input_size:
+            out = F.interpolate(out, size=self.input_size, mode='bilinear',
+                                align_corners=False)
+        return out
+
+    def _renormalise(self, inputs: Tensor, data_samples) -> Tensor:
         s_mean, s_std = self._stats(self.student, inputs)
         t_mean, t_std = self._stats(self.teacher, inputs)
         raw = inputs * s_std + s_mean

@@ -4,7 +4,7 @@ base."""
 import pytest
 from mmengine.config import Config
 
-from mmkd.models.distillers.single_teacher_distiller import entry_cfgs
+from mmkd.models.distillers.entry_config import entry_cfgs
 
 
 def test_dict_entries_take_their_key_as_name():

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 from test_models.test_losses.test_lsh_loss import _distiller
 
-from mmkd.models.distillers import single_teacher_distiller
+from mmkd.models.distillers import batch_losses
 from mmkd.models.losses import (BaseDistillLoss, BaseFeatureLoss,
                                 BaseLogitLoss, CWDLoss, FeatureMSELoss, KDLoss,
                                 LSHLoss)
@@ -99,14 +99,13 @@ def test_distiller_takes_the_labels_once_per_batch(monkeypatch):
         loss=dict(type='mmkd.ProtocolTestLabelledMSE'))
     assert [e.needs_labels for e in model.distill_entries] == [True, True]
     calls = []
-    extract = single_teacher_distiller.labels_from_data_samples
+    extract = batch_losses.labels_from_data_samples
 
     def counted(data_samples):
         calls.append(len(data_samples))
         return extract(data_samples)
 
-    monkeypatch.setattr(single_teacher_distiller, 'labels_from_data_samples',
-                        counted)
+    monkeypatch.setattr(batch_losses, 'labels_from_data_samples', counted)
     x = torch.randn(4, 1, 28, 28)
     samples = [ClsDataSample().set_gt_label(y) for y in (3, 1, 4, 1)]
     losses = model.loss(x, samples)

@@ -11,7 +11,7 @@ student's runs to the end.
 import pytest
 import torch
 from dense_utils import (config_path, load, mirror_default_teacher,
-                         save_untrained, shrink_det_cfg)
+                         randomise_batchnorm, save_untrained, shrink_det_cfg)
 from mmengine.registry import DefaultScope
 
 from mmkd.apis import build_runner, prepare_train_cfg
@@ -53,18 +53,9 @@ def same_weights_ckpt(tmp_path_factory):
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(load(FRCNN_S).model)
     model.init_weights()
-    # mmdet zero-initialises the last norm of each residual block
-    # (zero_init_residual): give every norm non-trivial statistics so that
-    # bn2's output has both signs and an in-place ReLU would show
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                c = module.num_features
-                module.weight.copy_(torch.rand(c, generator=gen) + 0.5)
-                module.bias.copy_(torch.randn(c, generator=gen) * 0.1)
-                module.running_mean.copy_(torch.randn(c, generator=gen) * 0.1)
-                module.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
+    # non-trivial norms: bn2's output has both signs (an in-place ReLU
+    # would show)
+    randomise_batchnorm(model)
     path = tmp_path_factory.mktemp('same') / 'student.pth'
     torch.save({'state_dict': model.state_dict()}, path)
     return str(path), model.state_dict()

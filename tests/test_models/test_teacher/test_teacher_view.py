@@ -4,6 +4,7 @@ re-normalised for it: what its own data preprocessor makes of the same
 images, to float rounding."""
 import copy
 
+import pytest
 import torch
 from dense_utils import load
 from mmengine.registry import DefaultScope
@@ -92,3 +93,48 @@ def test_the_distiller_gives_such_a_teacher_its_own_view(tmp_path):
     model.train()
     losses = model.loss(data['inputs'], data['data_samples'])
     assert torch.isfinite(losses['distill.neck.loss'])
+
+
+def test_a_stated_input_size_resizes_the_teachers_batch():
+    """``input_size``: the (re-normalised) batch resized bilinearly to the
+    teacher's size, said in the log; a bad size is refused."""
+    student_pre = _build(STUDENT_PRE)
+    teacher_pre = _build(load(SWIN_T).model.data_preprocessor)
+    s = student_pre(_raw_batch(), False)
+    view = TeacherView.between(student_pre, teacher_pre, input_size=(48, 40))
+    renormalised = TeacherView.between(student_pre,
+                                       teacher_pre)(s['inputs'],
+                                                    s['data_samples'])
+    got = view(s['inputs'], s['data_samples'])
+    want = torch.nn.functional.interpolate(renormalised, size=(48, 40),
+                                           mode='bilinear',
+                                           align_corners=False)
+    assert got.shape == (2, 3, 48, 40)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert 're-normalised' in view.describe()
+    assert 'resized to 48 x 40' in view.describe()
+    same = TeacherView.between(student_pre, student_pre, input_size=(48, 40))
+    assert not same.identity and same(s['inputs']).shape[2:] == (48, 40)
+    for bad in ((48, ), (0, 40), 48, (48.5, 40)):
+        with pytest.raises(ValueError, match='input_size=.*e.g. input_size'):
+            TeacherView.between(student_pre, teacher_pre, input_size=bad)
+
+
+def test_the_teacher_spec_states_its_input_size(tmp_path):
+    """``teacher=dict(..., input_size=(H, W))``: the teacher runs on the
+    resized batch, its features come out at its size."""
+    cfg = load(SWIN_PKD).model
+    torch.manual_seed(0)
+    path = str(tmp_path / 'teacher.pth')
+    torch.save({'state_dict': _build(load(SWIN_T).model).state_dict()}, path)
+    cfg.teacher.checkpoint = path
+    cfg.teacher.input_size = (32, 32)
+    model = _build(cfg)
+    seen = []
+    model.teacher.backbone.register_forward_pre_hook(
+        lambda module, args: seen.append(tuple(args[0].shape)))
+    data = model.data_preprocessor(_raw_batch(), True)
+    assert tuple(data['inputs'].shape[2:]) == (64, 96)
+    out = model.teacher_outputs(data['inputs'], data['data_samples'])
+    assert seen == [(2, 3, 32, 32)]
+    assert tuple(out['neck'][0][0].shape[2:]) == (8, 8)  # stride 4

@@ -6,5 +6,5 @@ _base_ = ['../../cifar100/wrn_40_1_cifar100.py',  # student
           '../teachers/wrn_40_2_cifar100.py']  # teacher: config + checkpoint
 # which layers: the logits
 model = dict(_delete_=True, type='mmkd.SingleTeacherDistiller',
-             student=_base_.model, teacher=_base_.teacher,
+             student=_base_.model, teacher=_base_.wrn_40_2_teacher,
              distill={'head.fc': dict(student='head.fc', teacher='head.fc')})
