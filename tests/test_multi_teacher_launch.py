@@ -28,6 +28,16 @@ def dist_run(tmp_path_factory, coco_shapes_root):
     root = tmp_path_factory.mktemp('multi_launch')
     options = det_options(coco_shapes_root, '', batch_size=2)
     del options['model.teacher.checkpoint']
+    # with validation data: rank 0 checks both teachers before iteration 1
+    for key in ('val_cfg', 'val_dataloader', 'val_evaluator'):
+        del options[key]
+    options.update({
+        'val_dataloader.dataset.data_root':
+        coco_shapes_root,
+        'val_dataloader.dataset.pipeline.1.scale': (64, 64),
+        'val_evaluator.ann_file':
+        coco_shapes_root + 'annotations/instances_val.json',
+    })
     for name, cfg in (('r18', DET_TEACHER), ('swin', SWIN_TEACHER)):
         options[f'model.teachers.{name}.checkpoint'] = fresh_teacher_ckpt(
             cfg, str(root / f'{name}.pth'))
@@ -52,6 +62,14 @@ def test_two_teachers_train_on_two_processes(dist_run):
         assert f"distill entry '{entry}': teacher feature shapes" in output
         assert f'distill.{entry}.loss' in output
     assert "teacher 'swin' input" in output
+    # rank 0 evaluated each teacher before iteration 1 (on the 4
+    # validation images) while rank 1 went on to wait for it at the first
+    # reduction
+    for name in ('r18', 'swin'):
+        assert f"Teacher check: teacher '{name}' scores coco/bbox_mAP" in \
+            output
+    assert output.count('Teacher check: took') == 1
+    assert '(4 of 4 validation samples)' in output
     ckpt = safe_torch_load(osp.join(dist_run['work_dir'], 'epoch_1.pth'))
     plain = init_detector(repo_path(DET_STUDENT), None, device='cpu')
     assert set(ckpt['state_dict']) == set(plain.state_dict())

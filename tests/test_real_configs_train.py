@@ -42,7 +42,12 @@ REAL = [
     p for p in CONFIGS
     if ('_coco.py' in p or 'cityscapes-512x1024' in p) and 'toy' not in p
 ]
-COCO_NAMES = ('person', 'bicycle', 'car', 'motorcycle')
+
+
+def coco_names():
+    """COCO's 80 class names, in mmdet's order."""
+    from mmdet.datasets import CocoDataset
+    return CocoDataset.METAINFO['classes']
 
 
 def test_every_real_config_is_here():
@@ -53,8 +58,10 @@ def test_every_real_config_is_here():
 def coco_real_layout(coco_shapes_root, tmp_path_factory):
     """The shapes set rewritten in COCO's own layout, its four classes
     renamed to the first four COCO classes (mmdet's CocoDataset keeps the
-    categories whose names are COCO's): four training and four validation
-    images."""
+    categories whose names are COCO's) and COCO's other categories listed
+    (CocoMetric maps each of the 80 labels to one; the teacher check
+    scores the teachers' predictions with it): four training and four
+    validation images."""
     root = tmp_path_factory.mktemp('coco_real') / 'coco'
     (root / 'annotations').mkdir(parents=True)
     for split, real in (('train', 'train2017'), ('val', 'val2017')):
@@ -64,15 +71,14 @@ def coco_real_layout(coco_shapes_root, tmp_path_factory):
             ann = json.load(f)
         images = ann['images'][:4]
         keep = {im['id'] for im in images}
-        names = {
-            c['id']: COCO_NAMES[i]
-            for i, c in enumerate(ann['categories'])
-        }
+        # the shapes' ids 1-4 are the first four COCO names
+        assert [c['id'] for c in ann['categories']] == [1, 2, 3, 4]
         ann.update(
             images=images, annotations=[
                 a for a in ann['annotations'] if a['image_id'] in keep
             ], categories=[
-                dict(c, name=names[c['id']]) for c in ann['categories']
+                dict(id=i + 1, name=name, supercategory='thing')
+                for i, name in enumerate(coco_names())
             ])
         with open(root / 'annotations' / f'instances_{real}.json', 'w') as f:
             json.dump(ann, f)
@@ -166,6 +172,9 @@ def test_real_config_trains_two_iterations(config, coco_real_layout,
     cfg.merge_from_dict(options)
     _shrink(cfg.train_dataloader.dataset.pipeline)
     _shrink(cfg.get('train_pipeline'))
+    # the teacher check evaluates the teachers on the validation images
+    # before iteration 1: at an eighth of the real size too
+    _shrink(cfg.val_dataloader.dataset.pipeline)
     for model in (cfg.model, cfg.model.student):  # mmseg pads to `size`
         preprocessor = model.get('data_preprocessor') or {}
         if preprocessor.get('size'):
@@ -181,6 +190,14 @@ def test_real_config_trains_two_iterations(config, coco_real_layout,
         steps = [json.loads(line) for line in f if '"loss"' in line]
     assert [s['step'] for s in steps][-1] == 2, steps
     assert all(torch.isfinite(torch.tensor(s['loss'])) for s in steps)
+    # every teacher was evaluated before iteration 1 (fresh weights: it
+    # warns), none failed to be
+    log = glob.glob(osp.join(work_dir, '*', '*.log'))[0]
+    with open(log) as f:
+        text = f.read()
+    assert 'could not evaluate' not in text
+    assert text.count("(the run's validation pipeline and metric") == \
+        len(teachers), text[-3000:]
     ckpts = glob.glob(osp.join(work_dir, '*.pth'))
     assert ckpts
     state = torch.load(

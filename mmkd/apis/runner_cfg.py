@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmkd.engine.distill_hooks import with_mmkd_hooks
+from mmkd.engine.distill_hooks import hook_options, with_mmkd_hooks
 from mmkd.utils.annotation_check import check_annotation_files
 from mmkd.utils.data_root import HOW_TO_GET_DATA, expand_data_root
 from mmkd.utils.pretrained_init import check_run_pretrained
@@ -122,7 +122,8 @@ def prepare_train_cfg(cfg: Config, config_path=None,
     # mmkd.DistillRunner adds these itself; listing them in the config
     # covers configs that name another runner. Idempotent: no hook twice.
     cfg.custom_hooks = with_mmkd_hooks(
-        cfg.get('custom_hooks'), distiller=is_distill_cfg(cfg))
+        cfg.get('custom_hooks'), distiller=is_distill_cfg(cfg),
+        options=hook_options(cfg))
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     check_annotation_files(cfg, ('train_dataloader', 'val_dataloader'))
     # before the teacher is built (mmkd.DistillRunner asks again for the

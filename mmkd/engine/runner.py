@@ -39,7 +39,7 @@ from torch import nn
 
 from mmkd.registry import MODEL_WRAPPERS, RUNNERS
 from mmkd.utils.pretrained_init import check_run_pretrained
-from .distill_hooks import with_mmkd_hooks
+from .distill_hooks import hook_options, with_mmkd_hooks
 from .hooks.utils import is_distiller, unwrap_model
 
 # the wrapper type names that mean "mmengine's default DDP"
@@ -167,5 +167,6 @@ class DistillRunner(Runner):
             self, default_hooks: Optional[Dict[str, Union[Hook, Dict]]] = None,
             custom_hooks: Optional[List[Union[Hook, Dict]]] = None) -> None:
         custom_hooks = with_mmkd_hooks(custom_hooks,
-                                       distiller=is_distiller(self.model))
+                                       distiller=is_distiller(self.model),
+                                       options=hook_options(self.cfg))
         super().register_hooks(default_hooks, custom_hooks)

@@ -388,3 +388,23 @@ def test_iou_metric_perfect_predictions(cs_set):
     assert _iou_eval(cs_set)['mIoU'] == pytest.approx(100.)
     # predicting road everywhere leaves only road partly right
     assert _iou_eval(cs_set, constant=0)['mIoU'] < 30.
+
+
+def test_coco_shapes_with_other_classes_in_the_slots(tmp_path):
+    """``classes`` puts other shapes in the class slots: the categories
+    list them in that order, and the painted shapes follow their names."""
+    from mmkd.datasets.synthetic import make_coco_shapes
+    info = make_coco_shapes(tmp_path / 'other', num_train=2, num_val=1,
+                            img_size=(64, 64),
+                            classes=('square', 'circle', 'star', 'triangle'))
+    assert info['classes'] == ('square', 'circle', 'star', 'triangle')
+    with open(tmp_path / 'other' / 'annotations' /
+              'instances_train.json') as f:
+        categories = json.load(f)['categories']
+    assert [(c['id'], c['name']) for c in categories] == [
+        (1, 'square'), (2, 'circle'), (3, 'star'), (4, 'triangle')
+    ]
+    with pytest.raises(ValueError, match='distinct names'):
+        make_coco_shapes(tmp_path / 'bad', classes=('circle', 'hexagon'))
+    with pytest.raises(ValueError, match='distinct names'):
+        make_coco_shapes(tmp_path / 'bad', classes=('circle', 'circle'))

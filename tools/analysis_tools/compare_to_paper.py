@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
+from mmkd.engine.hooks.teacher_check_hook import read_result
 from mmkd.utils import load_config
 from mmkd.utils.metafile import (RecipeEntry, describe_recipe, find_recipe,
                                  recipe_differences, run_recipe)
@@ -82,6 +83,47 @@ def run_config(work_dir: str,
         'with entries are listed in configs/*/metafile.yml.')
 
 
+def checked_teachers(run_dir: str, entry: RecipeEntry, count: int) -> dict:
+    """What the teacher check (:class:`~mmkd.engine.hooks.
+    TeacherCheckHook`) measured before the run trained: ``values`` (each
+    teacher's metric in the published units, in the entry's order; None
+    where not measured), ``student`` (the untrained student's) and a
+    ``note`` saying on what."""
+    out = dict(values=[None] * count, student=None)
+    found = read_result(run_dir)
+    if found is None:
+        out['note'] = ('teacher check: not in this run (off, no validation '
+                       'data, or a run before mmkd had it)')
+        return out
+    if found['metric'] != entry.metric_key:
+        out['note'] = (f'teacher check: judged by {found["metric"]}, not '
+                       f'{entry.metric_key}: not shown')
+        return out
+
+    def scaled(metrics):
+        value = (metrics or {}).get(entry.metric_key)
+        return None if value is None else value * entry.scale
+
+    # each metafile teacher's: the checked teacher it was matched with
+    # (by name), else the one at its position
+    checked = list(found['teachers'].values())
+    for i, block in enumerate(entry.teachers[:count]):
+        match = [
+            t for t in checked if t.get('published_by') == block.get('Name')
+        ]
+        if match or i < len(checked):
+            out['values'][i] = scaled(
+                (match or checked)[0 if match else i]['metrics'])
+    out['student'] = scaled(found.get('untrained_student'))
+    warned = [k for k, v in found['teachers'].items() if v.get('warned')]
+    out['note'] = (
+        f'teacher check: measured on {found["images"]} before training' +
+        (' (the student column: untrained)' if out['student'] is not None else
+         '') + (f'; it warned about {", ".join(warned)}'
+                if warned else '; no warning'))
+    return out
+
+
 def _decimals(values: List[Optional[float]]) -> int:
     digits = [
         len(repr(v).split('.')[1]) if '.' in repr(v) else 0 for v in values
@@ -108,6 +150,7 @@ def compare(work_dir: str, config: Optional[str] = None,
     value = metrics[entry.metric_key] * entry.scale
     teachers = [(t.get('Name', '-'), entry.value_of(t))
                 for t in entry.teachers] or [('-', None)]
+    checked = checked_teachers(run_dir, entry, len(teachers))
     student = entry.side_value('student')
     digits = _decimals([entry.value, student] + [v for _, v in teachers])
 
@@ -123,17 +166,21 @@ def compare(work_dir: str, config: Optional[str] = None,
         f'run: {run_dir} ({entry.metric_key} = '
         f'{metrics[entry.metric_key]:g}' +
         (f', x {entry.scale:g}' if entry.scale != 1 else '') + ')', '',
-        f'| | {entry.metric} | this run minus it |', '|---|---:|---:|'
+        f'| | {entry.metric} | this run minus it | measured by the teacher '
+        'check |', '|---|---:|---:|---:|'
     ] + [
-        f'| teacher: {name} | {num(teacher)} | {gap(teacher)} |'
-        for name, teacher in teachers
+        f'| teacher: {name} | {num(teacher)} | {gap(teacher)} | '
+        f'{num(measured)} |'
+        for (name, teacher), measured in zip(teachers, checked['values'])
     ] + [
         f'| student: {entry.student.get("Name", "-")} | {num(student)} | '
-        f'{gap(student)} |', f'| distilled ({status}) | {num(entry.value)} | '
-        f'{gap(entry.value)} |', f'| this run | {num(value)} | |', ''
+        f'{gap(student)} | {num(checked["student"])} |',
+        f'| distilled ({status}) | {num(entry.value)} | '
+        f'{gap(entry.value)} | |', f'| this run | {num(value)} | | |', ''
     ]
     if entry.lower_is_better:
         lines.append(f'({entry.metric}: lower is better)')
+    lines.append(checked['note'])
     if student is not None:
         lines.append(f'gain over the student: this run '
                      f'{gap(student)}, {status} '

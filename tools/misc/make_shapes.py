@@ -41,9 +41,18 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--num-classes', type=int, default=None,
                         help='coco only: number of shape classes (4)')
+    parser.add_argument(
+        '--classes', nargs='+', default=None, metavar='SHAPE',
+        help='coco only: the shapes of the class slots, in order (e.g. '
+        'square circle star triangle; default: the first --num-classes of '
+        'circle square triangle star cross ellipse)')
     parser.add_argument('--max-objects', type=int, default=None,
                         help='most shapes per image (coco: 4, cityscapes: 6)')
     args = parser.parse_args(argv)
+    if args.layout != 'coco' and args.classes is not None:
+        parser.error('--classes applies to the coco layout only')
+    if args.classes is not None and args.num_classes is not None:
+        parser.error('give --classes or --num-classes, not both')
     if args.layout != 'coco' and args.num_classes is not None:
         parser.error('--num-classes applies to the coco layout only (the '
                      'cityscapes layout always draws 4 shapes).')
@@ -65,7 +74,7 @@ def main(argv=None) -> dict:
         info = make_coco_shapes(
             args.out_dir,
             num_classes=4 if args.num_classes is None else args.num_classes,
-            **kwargs)
+            classes=args.classes, **kwargs)
     else:
         info = make_cityscapes_shapes(args.out_dir, **kwargs)
     print(json.dumps(info, indent=2))

@@ -13,7 +13,7 @@ ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
 metainfo=dict(classes=COCO_SHAPES_CLASSES)``) and ``CocoMetric`` evaluates it.
 """
 from pathlib import Path
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -52,7 +52,8 @@ def _result(root: Path, classes, meta: dict, generated: bool) -> dict:
 def make_coco_shapes(out_dir, num_train: int = 64, num_val: int = 16,
                      img_size: Sequence[int] = (128, 128),
                      num_classes: int = 4, seed: int = 0, min_objects: int = 1,
-                     max_objects: int = 4, min_size: float = 12.) -> dict:
+                     max_objects: int = 4, min_size: float = 12.,
+                     classes: Optional[Sequence[str]] = None) -> dict:
     """Write (or reuse) a COCO-format detection set of shapes.
 
     Each image has a textured background and ``min_objects`` to
@@ -76,6 +77,11 @@ def make_coco_shapes(out_dir, num_train: int = 64, num_val: int = 16,
         seed: the random seed.
         min_objects, max_objects: range of shapes per image.
         min_size: smallest shape diameter in pixels.
+        classes: the shapes (names from :data:`SHAPE_CLASSES`) of the
+            class slots, in order, instead of the first ``num_classes``
+            (e.g. ``('square', 'circle', 'star', 'triangle')``: the same
+            shapes, other slots; a model trained on it detects the shapes
+            of the default set under other labels).
 
     Returns:
         dict: ``data_root`` (absolute), ``classes``, ``generated`` (False
@@ -83,13 +89,25 @@ def make_coco_shapes(out_dir, num_train: int = 64, num_val: int = 16,
         ``{'ann_file', 'img_prefix', 'num_images', 'num_objects'}`` with paths
         relative to ``data_root``.
     """
-    classes = coco_shapes_classes(num_classes)
+    if classes is None:
+        classes = coco_shapes_classes(num_classes)
+    else:
+        classes = tuple(classes)
+        unknown = [c for c in classes if c not in SHAPE_CLASSES]
+        if unknown or not classes or len(set(classes)) != len(classes):
+            raise ValueError(
+                f'classes={classes!r}: give distinct names from '
+                f'{SHAPE_CLASSES}' +
+                (f' ({unknown} are not shapes)' if unknown else ''))
+        num_classes = len(classes)
     height, width = check_common_args(num_train, num_val, img_size,
                                       min_objects, max_objects, min_size)
     params = dict(format_version=_FORMAT_VERSION, num_train=num_train,
                   num_val=num_val, img_size=[height, width],
                   num_classes=num_classes, seed=seed, min_objects=min_objects,
                   max_objects=max_objects, min_size=min_size)
+    if classes != coco_shapes_classes(num_classes):
+        params['classes'] = list(classes)
     store = GeneratedSet(out_dir, 'coco_shapes', params,
                          owned=('annotations', 'train', 'val'))
     meta = store.existing()

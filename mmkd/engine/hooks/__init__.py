@@ -8,10 +8,11 @@ from .lsh_median_bias_hook import LSHMedianBiasHook
 from .non_finite_loss_hook import NonFiniteLossHook
 from .random_state_hook import RANDOM_STATE_KEY, RandomStateHook
 from .recipe_guard_hook import RecipeGuardHook
+from .teacher_check_hook import TeacherCheckHook
 
 __all__ = [
     'BestStateHook', 'CheckpointIntegrityHook', 'DistillCheckHook',
     'DistillCheckpointHook', 'DistillWeightScheduleHook', 'LSHMedianBiasHook',
     'NonFiniteLossHook', 'RandomStateHook', 'RecipeGuardHook',
-    'DISTILL_STATE_KEY', 'RANDOM_STATE_KEY'
+    'TeacherCheckHook', 'DISTILL_STATE_KEY', 'RANDOM_STATE_KEY'
 ]

@@ -1,7 +1,8 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """The base class of mmkd's distillers."""
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
+import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 from torch import Tensor
@@ -88,6 +89,24 @@ class BaseDistiller(BaseModel):
         if teacher is not None:
             teacher.eval()  # the teacher is always in eval mode
         return self
+
+    def teacher_models(self) -> Dict[Optional[str], nn.Module]:
+        """``{name: teacher}``; the one teacher is named None."""
+        return {None: self.teacher}
+
+    def predict_teacher(self, name: Optional[str], data: dict) -> List:
+        """The predictions of teacher ``name`` (see :meth:`teacher_models`)
+        on a collated validation batch, as its own ``predict`` mode makes
+        them from the batch the distiller gives it (here the student's
+        preprocessing; distillers that run the teacher their own way
+        override this), under ``no_grad``. The teacher check
+        (:class:`~mmkd.engine.hooks.TeacherCheckHook`) evaluates these with
+        the run's validation metric."""
+        data = self.data_preprocessor(data, False)
+        with torch.no_grad():
+            return self.teacher_models()[name](data['inputs'],
+                                               data['data_samples'],
+                                               mode='predict')
 
     # ------------------------------------------------------------- checks
     def check_distill_batch(self, batch) -> Dict[str, list]:

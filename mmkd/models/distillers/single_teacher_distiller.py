@@ -122,10 +122,6 @@ class SingleTeacherDistiller(BaseDistiller):
                          init_cfg=init_cfg)
         self.student = student_model
 
-    def teacher_models(self) -> Dict[Optional[str], nn.Module]:
-        """``{name: teacher}``; the one teacher is named None."""
-        return {None: self.teacher}
-
     def teacher_of(self, path: str, where: str) -> Optional[str]:
         """The name of the teacher an entry's module path belongs to."""
         return None
@@ -248,6 +244,16 @@ class SingleTeacherDistiller(BaseDistiller):
         param = next(self.student.parameters())
         with torch.no_grad():
             return slot.record(inputs, data_samples, param.device, param.dtype)
+
+    def predict_teacher(self, name: Optional[str], data: dict) -> list:
+        """Teacher ``name``'s predictions on a collated validation batch,
+        from the batch as the distiller gives it in training: the
+        student's preprocessing (validation mode), the teacher's view of it
+        and its execution options (:meth:`TeacherSlot.predict`)."""
+        slot = next(s for s in self.teacher_slots if s.name == name)
+        data = self.data_preprocessor(data, False)
+        param = next(self.student.parameters())
+        return slot.predict(data['inputs'], data['data_samples'], param.device)
 
     def teacher_outputs(self, inputs, data_samples) -> Dict[str, list]:
         """Every teacher's recorded outputs on a batch, keyed by the entries'

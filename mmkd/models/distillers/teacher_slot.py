@@ -114,6 +114,18 @@ class TeacherSlot:
                 data_samples, mode=self.forward_mode)
         return self.execution.outputs(recorded, dtype)
 
+    def predict(self, inputs, data_samples, device: torch.device) -> list:
+        """The teacher's ``predict``-mode output on the student's
+        preprocessed batch, seen the teacher's way (with an ``input_size``
+        the samples' geometry is scaled with the batch,
+        :meth:`TeacherView.samples_for`), run with its execution options
+        (``no_grad``). No module is recorded."""
+        samples = self.view.samples_for(data_samples, inputs)
+        with self.execution.running(device):
+            return self.model(
+                self.execution.inputs(self.view(inputs, data_samples)),
+                samples, mode='predict')
+
     def check_layout(self, run) -> Dict[str, str]:
         """:meth:`TeacherExecution.check_layout` (``run()`` returns this
         teacher's recording, own paths)."""

@@ -149,6 +149,46 @@ class TeacherView:
                                 align_corners=False)
         return out
 
+    def samples_for(self, data_samples: Optional[Sequence], inputs):
+        """The data samples as the teacher's ``predict`` mode must read
+        them: unchanged, unless ``input_size`` resizes the batch; then
+        copies whose geometry is scaled with it (``img_shape``,
+        ``pad_shape``, ``batch_input_shape`` as ``(h, w)``,
+        ``scale_factor`` as ``(w, h)``, mmseg's ``padding_size`` as
+        ``(left, right, top, bottom)``), so that predictions come back in
+        the original image's coordinates. Training needs none of this: the
+        teacher runs in tensor mode there."""
+        if self.input_size is None or not isinstance(inputs, Tensor) or \
+                inputs.dim() != 4 or data_samples is None:
+            return data_samples
+        sy = self.input_size[0] / inputs.shape[2]
+        sx = self.input_size[1] / inputs.shape[3]
+        if (sy, sx) == (1.0, 1.0):
+            return data_samples
+        scaled = []
+        for sample in data_samples:
+            sample = sample.clone()
+            meta = sample.metainfo
+            new = {}
+            for key in ('img_shape', 'pad_shape', 'batch_input_shape'):
+                if meta.get(key) is not None:
+                    h, w = meta[key][:2]
+                    new[key] = (round(h * sy), round(w * sx))
+            if meta.get('scale_factor') is not None:
+                fw, fh = meta['scale_factor'][:2]
+                new['scale_factor'] = (fw * sx, fh * sy)
+            if meta.get('padding_size') is not None:
+                left, right, top, bottom = meta['padding_size']
+                new['padding_size'] = [
+                    round(left * sx),
+                    round(right * sx),
+                    round(top * sy),
+                    round(bottom * sy)
+                ]
+            sample.set_metainfo(new)
+            scaled.append(sample)
+        return scaled
+
     def _renormalise(self, inputs: Tensor, data_samples) -> Tensor:
         s_mean, s_std = self._stats(self.student, inputs)
         t_mean, t_std = self._stats(self.teacher, inputs)

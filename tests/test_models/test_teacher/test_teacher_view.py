@@ -138,3 +138,35 @@ def test_the_teacher_spec_states_its_input_size(tmp_path):
     out = model.teacher_outputs(data['inputs'], data['data_samples'])
     assert seen == [(2, 3, 32, 32)]
     assert tuple(out['neck'][0][0].shape[2:]) == (8, 8)  # stride 4
+
+
+def test_predict_samples_follow_a_stated_input_size():
+    """The teacher's predict mode (the teacher check) reads the samples'
+    geometry: with the batch resized from 64 x 96 to 128 x 144 every size
+    scales with it (x 2 in height, x 1.5 in width) and maps back to the
+    original image; the student's samples are not touched."""
+    from mmdet.structures import DetDataSample
+
+    from mmkd.models.teacher.teacher_view import Normalisation
+    norm = Normalisation(None, None, False, 0.0)
+    view = TeacherView(norm, norm, input_size=(128, 144))
+    sample = DetDataSample(
+        metainfo=dict(
+            img_shape=(60, 90), pad_shape=(64, 96), batch_input_shape=(
+                64, 96), scale_factor=(0.5, 0.5), ori_shape=(120, 180)))
+    inputs = torch.zeros(1, 3, 64, 96)
+    scaled, = view.samples_for([sample], inputs)
+    assert scaled.img_shape == (120, 135)
+    assert scaled.pad_shape == scaled.batch_input_shape == (128, 144)
+    assert scaled.scale_factor == (0.75, 1.0)  # (w, h)
+    assert scaled.ori_shape == (120, 180)
+    # a box over the whole image in the teacher's input maps onto the
+    # whole original image
+    w, h = scaled.img_shape[1], scaled.img_shape[0]
+    assert (w / scaled.scale_factor[0], h / scaled.scale_factor[1]) == \
+        (180, 120)
+    assert sample.img_shape == (60, 90)
+    # without input_size, or at the batch's own size: the same samples
+    same = TeacherView(norm, norm, input_size=(64, 96))
+    assert same.samples_for([sample], inputs)[0] is sample
+    assert TeacherView(norm, norm).samples_for([sample], inputs)[0] is sample
