@@ -5,6 +5,8 @@ from typing import Callable, Dict, List, Sequence
 
 from mmengine.evaluator import Evaluator
 
+from .hooks.utils import loader_batch_size
+
 
 class ValSubset:
     """At most ``num_batches`` batches of the validation loop's data set,
@@ -22,8 +24,7 @@ class ValSubset:
         loader = loop.dataloader
         self.dataset = loader.dataset
         self.collate_fn = loader.collate_fn
-        self.batch_size = loader.batch_size or getattr(loader.batch_sampler,
-                                                       'batch_size', None) or 1
+        self.batch_size = loader_batch_size(loader)
         total = len(self.dataset)
         count = min(total, max(1, num_batches) * self.batch_size)
         #: the data set indices evaluated, in order

@@ -33,7 +33,8 @@ def preserved_rng_state():
         torch.set_rng_state(states[2])
 
 
-def _batch_size(loader) -> int:
+def loader_batch_size(loader) -> int:
+    """The number of samples per batch of a data loader."""
     # a loader built with a batch_sampler (mmdet's AspectRatioBatchSampler)
     # has batch_size None; its batch sampler knows
     size = loader.batch_size or getattr(loader.batch_sampler, 'batch_size',
@@ -43,7 +44,7 @@ def _batch_size(loader) -> int:
 
 def num_train_batches(runner, max_batches: int) -> int:
     loader = runner.train_dataloader
-    size = _batch_size(loader)
+    size = loader_batch_size(loader)
     return min(max_batches, -(-len(loader.dataset) // size))
 
 
@@ -57,7 +58,7 @@ def train_batches(runner, max_batches: int):
     :func:`preserved_rng_state` (the pipeline may draw random numbers).
     """
     loader = runner.train_dataloader
-    size = _batch_size(loader)
+    size = loader_batch_size(loader)
     dataset = loader.dataset
     for start in range(0, num_train_batches(runner, max_batches) * size, size):
         indices = range(start, min(start + size, len(dataset)))
@@ -79,7 +80,7 @@ def rank_train_batches(runner, max_batches: int):
     from mmengine.dist import get_dist_info
     rank, world_size = get_dist_info()
     loader = runner.train_dataloader
-    size = _batch_size(loader)
+    size = loader_batch_size(loader)
     dataset = loader.dataset
     base = int(getattr(runner, 'seed', None) or 0)
     for index in range(rank, num_train_batches(runner, max_batches),
