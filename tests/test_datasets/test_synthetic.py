@@ -401,9 +401,10 @@ def test_coco_shapes_with_other_classes_in_the_slots(tmp_path):
     with open(tmp_path / 'other' / 'annotations' /
               'instances_train.json') as f:
         categories = json.load(f)['categories']
-    assert [(c['id'], c['name']) for c in categories] == [
-        (1, 'square'), (2, 'circle'), (3, 'star'), (4, 'triangle')
-    ]
+    assert [(c['id'], c['name']) for c in categories] == [(1, 'square'),
+                                                          (2, 'circle'),
+                                                          (3, 'star'),
+                                                          (4, 'triangle')]
     with pytest.raises(ValueError, match='distinct names'):
         make_coco_shapes(tmp_path / 'bad', classes=('circle', 'hexagon'))
     with pytest.raises(ValueError, match='distinct names'):
